@@ -318,6 +318,8 @@ bjson_get_string_map (json_object *obj, const char *path, const char *key, unsig
 int
 bjson_check_keys (json_object *obj, const char *path, const char *const *known, berth_err *err)
 {
+  if (json_object_get_type (obj) != json_type_object)
+    return type_error (path, NULL, json_type_object, obj, err);
   json_object_object_foreach (obj, k, val)
     {
       bool found = false;

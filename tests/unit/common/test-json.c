@@ -154,3 +154,12 @@ Test (json, paths)
   cleanup_free char *c = bjson_path_index (b, 3);
   cr_assert_str_eq (c, "process.args[3]");
 }
+
+Test (json, check_keys_on_non_object)
+{
+  cleanup_json json_object *o = parse ("[1,2]");
+  cleanup_err berth_err err = NULL;
+  static const char *const known[] = { "a", NULL };
+  expect_error (bjson_check_keys (o, "volumes", known, &err), &err,
+                "volumes: expected an object, got an array");
+}
