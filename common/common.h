@@ -273,6 +273,11 @@ int berth_rm_rf_at (int dirfd, const char *path, berth_err *err);
 /* Path exists (lstat). */
 bool berth_exists_at (int dirfd, const char *path);
 
+/* ------------------------------------------------------------------ event loop, spawning */
+
+#include "common/loop.h"
+#include "common/process.h"
+
 /* ------------------------------------------------------------------ misc */
 
 /* Reads an environment-free, hostile-input-safe integer from a /proc-style file. */

@@ -1,0 +1,205 @@
+/* posix_spawn with explicit fd mapping, pidfds, and SCM_RIGHTS fd passing. */
+#include "common.h"
+
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+extern char **environ;
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+int
+berth_pidfd_open (pid_t pid, berth_err *err)
+{
+  long fd = syscall (SYS_pidfd_open, pid, 0);
+  if (fd < 0)
+    return berth_err_set (err, errno, "pidfd_open %d", pid);
+  /* pidfd_open always sets O_CLOEXEC */
+  return (int)fd;
+}
+
+int
+berth_pidfd_send_signal (int pidfd, int sig, berth_err *err)
+{
+  if (syscall (SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0)
+    return berth_err_set (err, errno, "pidfd_send_signal %d", sig);
+  return 0;
+}
+
+int
+berth_pidfd_wait (int pidfd, int *ret_status, berth_err *err)
+{
+  siginfo_t si = { 0 };
+  for (;;)
+    {
+      if (waitid ((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED) == 0)
+        break;
+      if (errno != EINTR)
+        return berth_err_set (err, errno, "waitid pidfd");
+    }
+  if (ret_status)
+    {
+      if (si.si_code == CLD_EXITED)
+        *ret_status = W_EXITCODE (si.si_status, 0);
+      else
+        *ret_status = W_EXITCODE (0, si.si_status) | (si.si_code == CLD_DUMPED ? 0x80 : 0);
+    }
+  return 0;
+}
+
+int
+berth_wait_status_to_exit_code (int status)
+{
+  if (WIFEXITED (status))
+    return WEXITSTATUS (status);
+  if (WIFSIGNALED (status))
+    return 128 + WTERMSIG (status);
+  return 255;
+}
+
+int
+berth_spawn (const char *path, char *const argv[], const struct berth_spawn_opts *opts,
+             pid_t *ret_pid, int *ret_pidfd, berth_err *err)
+{
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t attr;
+  sigset_t none, all;
+  short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+  pid_t pid;
+  int r, maxfd;
+
+  posix_spawn_file_actions_init (&fa);
+  posix_spawnattr_init (&attr);
+
+  /* Map stdio and the extra fds. dup2 onto itself would keep O_CLOEXEC, so a source fd that
+   * already sits at its target is first moved out of the way by the fd numbering below:
+   * the caller's fds are dup'd in the parent to numbers above every target. */
+  maxfd = 3 + (int)(opts ? opts->n_extra_fds : 0);
+  int *moved = xmalloc ((size_t)maxfd * sizeof (int));
+  for (int i = 0; i < maxfd; i++)
+    {
+      int src = i < 3 ? (opts ? opts->stdio[i] : -1) : opts->extra_fds[i - 3];
+      moved[i] = -1;
+      if (src >= 0)
+        {
+          moved[i] = fcntl (src, F_DUPFD_CLOEXEC, maxfd);
+          if (moved[i] < 0)
+            {
+              r = berth_err_set (err, errno, "dup fd %d for spawn", src);
+              goto out;
+            }
+          posix_spawn_file_actions_adddup2 (&fa, moved[i], i);
+        }
+      else
+        posix_spawn_file_actions_addopen (&fa, i, "/dev/null", i == 0 ? O_RDONLY : O_WRONLY, 0);
+    }
+  posix_spawn_file_actions_addclosefrom_np (&fa, maxfd);
+  if (opts && opts->cwd)
+    posix_spawn_file_actions_addchdir_np (&fa, opts->cwd);
+
+  if (opts && opts->setsid)
+    flags |= POSIX_SPAWN_SETSID;
+  sigemptyset (&none);
+  sigfillset (&all);
+  posix_spawnattr_setsigmask (&attr, &none);
+  posix_spawnattr_setsigdefault (&attr, &all);
+  posix_spawnattr_setflags (&attr, flags);
+
+  r = posix_spawn (&pid, path, &fa, &attr, argv, (opts && opts->envp) ? opts->envp : environ);
+  if (r != 0)
+    {
+      r = berth_err_set (err, r, "spawn `%s`", path);
+      goto out;
+    }
+  if (ret_pidfd)
+    {
+      int pfd = berth_pidfd_open (pid, err);
+      if (pfd < 0)
+        {
+          /* the child runs already; reap it so it does not linger as a zombie */
+          kill (pid, SIGKILL);
+          waitpid (pid, NULL, 0);
+          r = pfd;
+          goto out;
+        }
+      *ret_pidfd = pfd;
+    }
+  *ret_pid = pid;
+  r = 0;
+out:
+  for (int i = 0; i < maxfd; i++)
+    if (moved[i] >= 0)
+      close (moved[i]);
+  free (moved);
+  posix_spawn_file_actions_destroy (&fa);
+  posix_spawnattr_destroy (&attr);
+  return r;
+}
+
+int
+berth_send_fd (int sock, int fd, const void *data, size_t len, berth_err *err)
+{
+  char dummy = 0;
+  struct iovec iov = { .iov_base = len ? (void *)data : &dummy, .iov_len = len ? len : 1 };
+  union
+  {
+    char buf[CMSG_SPACE (sizeof (int))];
+    struct cmsghdr align;
+  } u;
+  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+  struct cmsghdr *cmsg;
+
+  memset (&u, 0, sizeof u);
+  if (fd >= 0)
+    {
+      msg.msg_control = u.buf;
+      msg.msg_controllen = sizeof u.buf;
+      cmsg = CMSG_FIRSTHDR (&msg);
+      cmsg->cmsg_level = SOL_SOCKET;
+      cmsg->cmsg_type = SCM_RIGHTS;
+      cmsg->cmsg_len = CMSG_LEN (sizeof (int));
+      memcpy (CMSG_DATA (cmsg), &fd, sizeof (int));
+    }
+  for (;;)
+    {
+      if (sendmsg (sock, &msg, MSG_NOSIGNAL) >= 0)
+        return 0;
+      if (errno != EINTR)
+        return berth_err_set (err, errno, "send fd");
+    }
+}
+
+int
+berth_recv_fd (int sock, int *ret_fd, void *buf, size_t len, size_t *ret_len, berth_err *err)
+{
+  char dummy;
+  struct iovec iov = { .iov_base = len ? buf : &dummy, .iov_len = len ? len : 1 };
+  union
+  {
+    char buf[CMSG_SPACE (sizeof (int))];
+    struct cmsghdr align;
+  } u;
+  struct msghdr msg
+      = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+  struct cmsghdr *cmsg;
+  ssize_t n;
+
+  do
+    n = recvmsg (sock, &msg, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n < 0)
+    return berth_err_set (err, errno, "receive fd");
+  if (n == 0)
+    return berth_err_set (err, ECONNRESET, "receive fd: peer closed");
+  *ret_fd = -1;
+  for (cmsg = CMSG_FIRSTHDR (&msg); cmsg; cmsg = CMSG_NXTHDR (&msg, cmsg))
+    if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS)
+      memcpy (ret_fd, CMSG_DATA (cmsg), sizeof (int));
+  if (ret_len)
+    *ret_len = len ? (size_t)n : 0;
+  return 0;
+}
