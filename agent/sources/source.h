@@ -36,7 +36,12 @@ struct source_update
   /* Called by the engine, on the engine's thread, once the update is durably on disk
    * (status 0), or rejected (negative, msg says why: stale generation, bad definition
    * of one task is NOT a rejection — that task is STOPPED with a reason). The source
-   * acknowledges the assignment to its origin only after status 0. May be NULL. */
+   * acknowledges the assignment to its origin only after status 0. May be NULL.
+   * A stale generation (not newer than the one the engine persisted for this source) is
+   * rejected with status -ESTALE: the engine already holds this generation or a newer
+   * one, so the http source acknowledges it as on disk and moves its generation forward
+   * (docs/control-protocol.md). Any other negative status is a failure to persist, which
+   * the source reports and retries. */
   void (*persisted) (void *opaque, uint64_t generation, int status, const char *msg);
   void *opaque;
 };

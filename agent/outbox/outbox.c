@@ -1,0 +1,594 @@
+/* The outbox: one directory per source, one atomically written file per pending state
+ * change (<seq, 20 digits>.json), and an "acked" file holding the highest acknowledged seq.
+ * The highest seq ever assigned is always on disk (as a change file or in "acked"), so a
+ * restart continues above it; an in-memory index, rebuilt by a scan at first use, orders
+ * the changes and knows their task for coalescing. */
+#include "outbox.h"
+
+#include <dirent.h>
+#include <pthread.h>
+
+#define ACKED_FILE     "acked"
+#define CORRUPT_PREFIX "corrupt-"
+#define SEQ_DIGITS     20
+#define SOURCE_DIR_MAX 200
+
+struct outbox_entry
+{
+  uint64_t seq;
+  uint64_t size;
+  char *task_id;
+};
+
+struct outbox_source
+{
+  struct outbox_source *next;
+  char *name;
+  int dfd;
+  struct outbox_entry *entries; /* ascending seq */
+  size_t n_entries, cap_entries;
+  uint64_t bytes;
+  uint64_t acked;
+  uint64_t last_seq;
+  uint64_t coalesced;
+  uint64_t quarantined;
+};
+
+struct outbox
+{
+  pthread_mutex_t lock;
+  int dfd;
+  char *dir;
+  struct outbox_limits limits;
+  struct outbox_source *sources;
+};
+
+/* ------------------------------------------------------------------ names */
+
+/* A source name (usually its URL) as one directory name: [A-Za-z0-9._-] kept, the rest
+ * (and a leading '.') as %XX, so two names never share a directory. */
+static int
+escape_source_name (const char *name, char **ret, berth_err *err)
+{
+  size_t len = strlen (name);
+  cleanup_free char *out = NULL;
+  char *p;
+
+  if (len == 0)
+    return berth_err_set (err, EINVAL, "outbox: empty source name");
+  out = xmalloc (len * 3 + 1);
+  p = out;
+  for (size_t i = 0; i < len; i++)
+    {
+      unsigned char c = (unsigned char)name[i];
+      bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+                  || c == '-' || c == '_' || (c == '.' && i > 0);
+      if (keep)
+        *p++ = (char)c;
+      else
+        p += sprintf (p, "%%%02X", c);
+    }
+  *p = '\0';
+  if (strlen (out) > SOURCE_DIR_MAX)
+    return berth_err_set (err, ENAMETOOLONG,
+                          "outbox: source name `%s` is too long (%zu bytes escaped, at most %d)",
+                          name, strlen (out), SOURCE_DIR_MAX);
+  *ret = steal_pointer (&out);
+  return 0;
+}
+
+static void
+change_file_name (uint64_t seq, char buf[static 32])
+{
+  snprintf (buf, 32, "%0*" PRIu64 ".json", SEQ_DIGITS, seq);
+}
+
+/* "<20 digits>.json" -> seq; anything else -> false. */
+static bool
+parse_change_file_name (const char *name, uint64_t *ret)
+{
+  char digits[SEQ_DIGITS + 1];
+
+  if (strlen (name) != SEQ_DIGITS + 5 || strcmp (name + SEQ_DIGITS, ".json") != 0)
+    return false;
+  memcpy (digits, name, SEQ_DIGITS);
+  digits[SEQ_DIGITS] = '\0';
+  for (size_t i = 0; i < SEQ_DIGITS; i++)
+    if (digits[i] < '0' || digits[i] > '9')
+      return false;
+  return berth_parse_uint64 (digits, ret) == 0 && *ret > 0;
+}
+
+/* ------------------------------------------------------------------ index */
+
+static void
+entries_push (struct outbox_source *s, uint64_t seq, uint64_t size, const char *task_id)
+{
+  if (s->n_entries == s->cap_entries)
+    {
+      s->cap_entries = s->cap_entries ? s->cap_entries * 2 : 64;
+      s->entries = xrealloc (s->entries, s->cap_entries * sizeof (*s->entries));
+    }
+  s->entries[s->n_entries++]
+      = (struct outbox_entry){ .seq = seq, .size = size, .task_id = xstrdup (task_id) };
+}
+
+static int
+cmp_entry_seq (const void *a, const void *b)
+{
+  const struct outbox_entry *x = a, *y = b;
+  return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Drops the entries flagged by size == UINT64_MAX, keeping the order. */
+static void
+entries_compact (struct outbox_source *s)
+{
+  size_t j = 0;
+  for (size_t i = 0; i < s->n_entries; i++)
+    {
+      if (s->entries[i].size == UINT64_MAX)
+        {
+          free (s->entries[i].task_id);
+          continue;
+        }
+      s->entries[j++] = s->entries[i];
+    }
+  s->n_entries = j;
+}
+
+static void
+source_free (struct outbox_source *s)
+{
+  for (size_t i = 0; i < s->n_entries; i++)
+    free (s->entries[i].task_id);
+  free (s->entries);
+  if (s->dfd >= 0)
+    close (s->dfd);
+  free (s->name);
+  free (s);
+}
+
+/* ------------------------------------------------------------------ loading */
+
+static int
+check_change (json_object *change, const char *what, const char **ret_task_id, berth_err *err)
+{
+  const char *task_id;
+  int r;
+
+  if (!json_object_is_type (change, json_type_object))
+    return berth_err_set (err, EINVAL, "%s: expected an object, got %s", what,
+                          bjson_type_name (json_object_get_type (change)));
+  r = bjson_get_string (change, "", "task_id", BJSON_REQUIRED, &task_id, err);
+  if (r < 0)
+    return berth_err_wrap (err, "%s", what);
+  if (*task_id == '\0')
+    return berth_err_set (err, EINVAL, "%s: task_id: empty", what);
+  *ret_task_id = task_id;
+  return 0;
+}
+
+/* A file that cannot be read back as the change its name says is set aside (never
+ * deleted: whoever investigates wants it), and counted. */
+static void
+quarantine (struct outbox_source *s, const char *name)
+{
+  cleanup_free char *to = xasprintf (CORRUPT_PREFIX "%s", name);
+  if (renameat (s->dfd, name, s->dfd, to) == 0)
+    s->quarantined++;
+}
+
+static int
+load_change_file (struct outbox_source *s, const char *name, uint64_t seq, berth_err *err)
+{
+  cleanup_free char *text = NULL;
+  cleanup_json json_object *change = NULL;
+  cleanup_err berth_err perr = NULL;
+  const char *task_id;
+  uint64_t file_seq;
+  size_t len;
+  int r;
+
+  r = berth_read_file_at (s->dfd, name, OUTBOX_MAX_CHANGE_BYTES, &text, &len, &perr);
+  if (r < 0 && berth_err_code (&perr) != EFBIG)
+    {
+      berth_err_move (err, &perr);
+      return berth_err_wrap (err, "outbox `%s`", s->name);
+    }
+  if (r < 0 || bjson_parse (text, len, name, &change, &perr) < 0
+      || check_change (change, name, &task_id, &perr) < 0
+      || bjson_get_uint64 (change, "", "seq", BJSON_REQUIRED, UINT64_MAX, &file_seq, &perr) < 0
+      || file_seq != seq)
+    {
+      quarantine (s, name);
+      return 0;
+    }
+  entries_push (s, seq, len, task_id);
+  s->bytes += len;
+  return 0;
+}
+
+static int
+source_load (struct outbox_source *s, berth_err *err)
+{
+  cleanup_dir DIR *d = NULL;
+  struct dirent *de;
+  int fd;
+  int r;
+
+  if (berth_exists_at (s->dfd, ACKED_FILE))
+    {
+      r = berth_read_uint64_file_at (s->dfd, ACKED_FILE, &s->acked, err);
+      if (r < 0)
+        return berth_err_wrap (err, "outbox `%s`", s->name);
+    }
+  s->last_seq = s->acked;
+
+  fd = openat (s->dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return berth_err_set (err, errno, "outbox `%s`: open directory", s->name);
+  d = fdopendir (fd);
+  if (d == NULL)
+    {
+      int e = errno;
+      close (fd);
+      return berth_err_set (err, e, "outbox `%s`: fdopendir", s->name);
+    }
+  while ((errno = 0, de = readdir (d)) != NULL)
+    {
+      uint64_t seq;
+
+      if (strcmp (de->d_name, ".") == 0 || strcmp (de->d_name, "..") == 0)
+        continue;
+      /* A temporary file of a write that a crash interrupted: the append never returned,
+       * so nobody was told about it. */
+      if (de->d_name[0] == '.' && strstr (de->d_name, ".tmp.") != NULL)
+        {
+          unlinkat (s->dfd, de->d_name, 0);
+          continue;
+        }
+      if (str_has_prefix (de->d_name, CORRUPT_PREFIX))
+        {
+          /* Its number was assigned once; never hand it out again. */
+          if (parse_change_file_name (de->d_name + strlen (CORRUPT_PREFIX), &seq)
+              && seq > s->last_seq)
+            s->last_seq = seq;
+          continue;
+        }
+      if (!parse_change_file_name (de->d_name, &seq))
+        continue;
+      if (seq > s->last_seq)
+        s->last_seq = seq;
+      if (seq <= s->acked)
+        {
+          /* Acknowledged, and a crash came between writing "acked" and the unlink. */
+          unlinkat (s->dfd, de->d_name, 0);
+          continue;
+        }
+      r = load_change_file (s, de->d_name, seq, err);
+      if (r < 0)
+        return r;
+    }
+  if (errno != 0)
+    return berth_err_set (err, errno, "outbox `%s`: readdir", s->name);
+  qsort (s->entries, s->n_entries, sizeof (*s->entries), cmp_entry_seq);
+  return 0;
+}
+
+static int
+source_get (struct outbox *ob, const char *name, struct outbox_source **ret, berth_err *err)
+{
+  cleanup_free char *dirname = NULL;
+  struct outbox_source *s;
+  int r;
+
+  for (s = ob->sources; s; s = s->next)
+    if (strcmp (s->name, name) == 0)
+      {
+        *ret = s;
+        return 0;
+      }
+
+  r = escape_source_name (name, &dirname, err);
+  if (r < 0)
+    return r;
+  if (mkdirat (ob->dfd, dirname, 0700) == 0)
+    {
+      r = berth_fsync_dir_at (ob->dfd, ".", err);
+      if (r < 0)
+        return berth_err_wrap (err, "outbox `%s`", ob->dir);
+    }
+  else if (errno != EEXIST)
+    return berth_err_set (err, errno, "outbox: mkdir `%s/%s`", ob->dir, dirname);
+
+  s = xzalloc (sizeof (*s));
+  s->name = xstrdup (name);
+  s->dfd = openat (ob->dfd, dirname, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  if (s->dfd < 0)
+    {
+      r = berth_err_set (err, errno, "outbox: open `%s/%s`", ob->dir, dirname);
+      source_free (s);
+      return r;
+    }
+  r = source_load (s, err);
+  if (r < 0)
+    {
+      source_free (s);
+      return r;
+    }
+  s->next = ob->sources;
+  ob->sources = s;
+  *ret = s;
+  return 0;
+}
+
+/* ------------------------------------------------------------------ public */
+
+int
+outbox_open (const char *dir, const struct outbox_limits *limits, struct outbox **ret,
+             berth_err *err)
+{
+  struct outbox *ob;
+  int dfd;
+  int r;
+
+  r = berth_mkdir_p (dir, 0700, err);
+  if (r < 0)
+    return berth_err_wrap (err, "outbox");
+  dfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0)
+    return berth_err_set (err, errno, "outbox: open `%s`", dir);
+
+  ob = xzalloc (sizeof (*ob));
+  pthread_mutex_init (&ob->lock, NULL);
+  ob->dfd = dfd;
+  ob->dir = xstrdup (dir);
+  ob->limits.max_changes
+      = limits && limits->max_changes ? limits->max_changes : OUTBOX_DEFAULT_MAX_CHANGES;
+  ob->limits.max_bytes = limits && limits->max_bytes ? limits->max_bytes : OUTBOX_DEFAULT_MAX_BYTES;
+  *ret = ob;
+  return 0;
+}
+
+void
+outbox_close (struct outbox *ob)
+{
+  if (ob == NULL)
+    return;
+  while (ob->sources)
+    {
+      struct outbox_source *s = ob->sources;
+      ob->sources = s->next;
+      source_free (s);
+    }
+  close (ob->dfd);
+  free (ob->dir);
+  pthread_mutex_destroy (&ob->lock);
+  free (ob);
+}
+
+static int
+cmp_index_task_seq (const void *a, const void *b, void *arg)
+{
+  const struct outbox_entry *e = arg;
+  const struct outbox_entry *x = &e[*(const size_t *)a], *y = &e[*(const size_t *)b];
+  int c = strcmp (x->task_id, y->task_id);
+  if (c != 0)
+    return c;
+  return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Keeps only the newest pending change of each task. An unlink that fails keeps its entry:
+ * an extra delivery is allowed, a lost newest state is not. The highest seq is the newest
+ * change of its task, so it always survives and keeps the numbering on disk. */
+static void
+source_coalesce (struct outbox_source *s)
+{
+  cleanup_free size_t *idx = NULL;
+  size_t n = s->n_entries, dropped = 0;
+
+  if (n < 2)
+    return;
+  idx = xmalloc (n * sizeof (*idx));
+  for (size_t i = 0; i < n; i++)
+    idx[i] = i;
+  qsort_r (idx, n, sizeof (*idx), cmp_index_task_seq, s->entries);
+  for (size_t k = 0; k + 1 < n; k++)
+    {
+      struct outbox_entry *e = &s->entries[idx[k]];
+      char name[32];
+
+      if (strcmp (e->task_id, s->entries[idx[k + 1]].task_id) != 0)
+        continue; /* newest of its task */
+      change_file_name (e->seq, name);
+      if (unlinkat (s->dfd, name, 0) < 0 && errno != ENOENT)
+        continue;
+      s->bytes -= e->size;
+      e->size = UINT64_MAX;
+      dropped++;
+    }
+  if (dropped == 0)
+    return;
+  entries_compact (s);
+  s->coalesced += dropped;
+}
+
+static bool
+source_over_limits (struct outbox *ob, struct outbox_source *s)
+{
+  return s->n_entries > ob->limits.max_changes || s->bytes > ob->limits.max_bytes;
+}
+
+int
+outbox_append (struct outbox *ob, const char *source, json_object *change, uint64_t *ret_seq,
+               berth_err *err)
+{
+  cleanup_json json_object *copy = NULL;
+  struct outbox_source *s;
+  const char *task_id, *text;
+  char name[32];
+  uint64_t seq;
+  size_t len;
+  int r;
+
+  r = check_change (change, "state change", &task_id, err);
+  if (r < 0)
+    return r;
+  if (json_object_object_get_ex (change, "seq", NULL))
+    return berth_err_set (err, EINVAL, "state change: seq: set by the outbox, not the caller");
+
+  /* A shallow copy with "seq" first: the caller's object stays untouched. */
+  copy = json_object_new_object ();
+  json_object_object_add (copy, "seq", NULL);
+  json_object_object_foreach (change, key, val)
+    json_object_object_add (copy, key, json_object_get (val));
+
+  pthread_mutex_lock (&ob->lock);
+  r = source_get (ob, source, &s, err);
+  if (r < 0)
+    goto out;
+  seq = s->last_seq + 1;
+  json_object_object_add (copy, "seq", json_object_new_uint64 (seq));
+  text = json_object_to_json_string_length (copy, JSON_C_TO_STRING_PLAIN, &len);
+  if (len > OUTBOX_MAX_CHANGE_BYTES)
+    {
+      r = berth_err_set (err, EFBIG, "state change of task `%s`: %zu bytes, at most %d", task_id,
+                         len, OUTBOX_MAX_CHANGE_BYTES);
+      goto out;
+    }
+  change_file_name (seq, name);
+  r = berth_write_file_atomic_at (s->dfd, name, text, len, 0600, err);
+  if (r < 0)
+    {
+      berth_err_wrap (err, "outbox `%s`", source);
+      goto out;
+    }
+  entries_push (s, seq, len, task_id);
+  s->bytes += len;
+  s->last_seq = seq;
+  if (source_over_limits (ob, s))
+    source_coalesce (s);
+  if (ret_seq)
+    *ret_seq = seq;
+  r = 0;
+out:
+  pthread_mutex_unlock (&ob->lock);
+  return r;
+}
+
+int
+outbox_read (struct outbox *ob, const char *source, uint64_t after_seq, size_t max_changes,
+             size_t max_bytes, json_object **ret_changes, berth_err *err)
+{
+  cleanup_json json_object *arr = json_object_new_array ();
+  struct outbox_source *s;
+  uint64_t total = 0;
+  size_t i;
+  int r;
+
+  pthread_mutex_lock (&ob->lock);
+  r = source_get (ob, source, &s, err);
+  if (r < 0)
+    goto out;
+  for (i = 0; i < s->n_entries && s->entries[i].seq <= after_seq; i++)
+    ;
+  for (; i < s->n_entries && json_object_array_length (arr) < max_changes; i++)
+    {
+      struct outbox_entry *e = &s->entries[i];
+      cleanup_free char *text = NULL;
+      cleanup_err berth_err perr = NULL;
+      json_object *change = NULL;
+      char name[32];
+      size_t len;
+
+      if (max_bytes && json_object_array_length (arr) > 0 && total + e->size > max_bytes)
+        break;
+      change_file_name (e->seq, name);
+      r = berth_read_file_at (s->dfd, name, OUTBOX_MAX_CHANGE_BYTES, &text, &len, &perr);
+      if (r < 0 && berth_err_code (&perr) != EFBIG)
+        {
+          berth_err_move (err, &perr);
+          berth_err_wrap (err, "outbox `%s`", source);
+          goto out;
+        }
+      if (r < 0 || bjson_parse (text, len, name, &change, &perr) < 0)
+        {
+          /* Damaged after it was loaded (the disk, or a person): set it aside. */
+          quarantine (s, name);
+          s->bytes -= e->size;
+          e->size = UINT64_MAX;
+          continue;
+        }
+      json_object_array_add (arr, change);
+      total += e->size;
+    }
+  entries_compact (s);
+  *ret_changes = steal_pointer (&arr);
+  r = 0;
+out:
+  pthread_mutex_unlock (&ob->lock);
+  return r;
+}
+
+int
+outbox_ack (struct outbox *ob, const char *source, uint64_t upto_seq, berth_err *err)
+{
+  struct outbox_source *s;
+  char buf[32];
+  size_t i;
+  int r;
+
+  pthread_mutex_lock (&ob->lock);
+  r = source_get (ob, source, &s, err);
+  if (r < 0 || upto_seq <= s->acked)
+    goto out;
+  /* "acked" first: from here the numbers up to upto_seq are spoken for even when the
+   * files holding them are gone. */
+  snprintf (buf, sizeof (buf), "%" PRIu64 "\n", upto_seq);
+  r = berth_write_file_atomic_at (s->dfd, ACKED_FILE, buf, strlen (buf), 0600, err);
+  if (r < 0)
+    {
+      berth_err_wrap (err, "outbox `%s`", source);
+      goto out;
+    }
+  s->acked = upto_seq;
+  if (upto_seq > s->last_seq)
+    s->last_seq = upto_seq;
+  for (i = 0; i < s->n_entries && s->entries[i].seq <= upto_seq; i++)
+    {
+      char name[32];
+      change_file_name (s->entries[i].seq, name);
+      /* A failed unlink is finished by the next load, which drops files <= acked. */
+      unlinkat (s->dfd, name, 0);
+      s->bytes -= s->entries[i].size;
+      s->entries[i].size = UINT64_MAX;
+    }
+  entries_compact (s);
+  r = 0;
+out:
+  pthread_mutex_unlock (&ob->lock);
+  return r;
+}
+
+int
+outbox_get_stats (struct outbox *ob, const char *source, struct outbox_stats *ret, berth_err *err)
+{
+  struct outbox_source *s;
+  int r;
+
+  pthread_mutex_lock (&ob->lock);
+  r = source_get (ob, source, &s, err);
+  if (r == 0)
+    *ret = (struct outbox_stats){
+      .pending = s->n_entries,
+      .bytes = s->bytes,
+      .first_seq = s->n_entries ? s->entries[0].seq : 0,
+      .last_seq = s->last_seq,
+      .acked_seq = s->acked,
+      .coalesced = s->coalesced,
+      .quarantined = s->quarantined,
+    };
+  pthread_mutex_unlock (&ob->lock);
+  return r;
+}

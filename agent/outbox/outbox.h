@@ -1,0 +1,68 @@
+/* The on-disk outbox of task state changes that a source's endpoint has not acknowledged yet
+ * (docs/control-protocol.md, "The outbox"). The engine appends from its thread; a source
+ * reads and acknowledges from its own. Thread-safe; every call that changes it is durable
+ * before it returns, and a crash at any point loses no change and never reuses a seq. */
+#ifndef BERTH_AGENT_OUTBOX_H
+#define BERTH_AGENT_OUTBOX_H
+
+#include "common/common.h"
+
+struct outbox;
+
+/* Per source. When an append leaves more pending changes or bytes than this, the outbox
+ * coalesces: each task keeps only its newest pending change (a change is a complete
+ * snapshot of the task, so the newest says where the task is). 0 picks the default. */
+struct outbox_limits
+{
+  size_t max_changes; /* default OUTBOX_DEFAULT_MAX_CHANGES */
+  uint64_t max_bytes; /* default OUTBOX_DEFAULT_MAX_BYTES */
+};
+
+#define OUTBOX_DEFAULT_MAX_CHANGES 2048
+#define OUTBOX_DEFAULT_MAX_BYTES   (8u * 1024 * 1024)
+/* A serialised change (with its seq) larger than this is refused by outbox_append. */
+#define OUTBOX_MAX_CHANGE_BYTES (64 * 1024)
+
+/* Opens (creating it, mode 0700) the outbox directory, e.g. /var/lib/berth/outbox.
+ * limits may be NULL. Each source gets a subdirectory named after it (escaped). */
+int outbox_open (const char *dir, const struct outbox_limits *limits, struct outbox **ret,
+                 berth_err *err);
+void outbox_close (struct outbox *ob);
+
+/* Appends one state change for source (the source's name as configured, e.g. its URL).
+ * change must be a JSON object with a string "task_id" and no "seq" (the object of
+ * docs/control-protocol.md, "The state change object"); it is not modified nor consumed.
+ * Assigns the source's next sequence number, writes the change with it atomically
+ * (temporary file, fsync, rename, fsync of the directory) and only then returns it in
+ * *ret_seq (may be NULL). May coalesce older changes (see struct outbox_limits). */
+int outbox_append (struct outbox *ob, const char *source, json_object *change, uint64_t *ret_seq,
+                   berth_err *err);
+
+/* The pending changes of source with seq > after_seq, oldest first, as a new JSON array
+ * of change objects each carrying its "seq": at most max_changes of them and, beyond the
+ * first, no more than max_bytes serialised (0: no byte limit). An empty array when none. */
+int outbox_read (struct outbox *ob, const char *source, uint64_t after_seq, size_t max_changes,
+                 size_t max_bytes, json_object **ret_changes, berth_err *err);
+
+/* The endpoint acknowledged every change of source up to upto_seq: they are deleted.
+ * upto_seq is recorded durably first, so the next seq is always above it, even when it is
+ * above every seq assigned so far (an endpoint that holds numbers this node never sent
+ * after its disk was restored from an older copy). Acknowledging less than before is a
+ * no-op. */
+int outbox_ack (struct outbox *ob, const char *source, uint64_t upto_seq, berth_err *err);
+
+struct outbox_stats
+{
+  size_t pending;       /* changes not yet acknowledged */
+  uint64_t bytes;       /* their size on disk */
+  uint64_t first_seq;   /* oldest pending seq, 0 when none */
+  uint64_t last_seq;    /* highest seq assigned or acknowledged (the next is last_seq + 1) */
+  uint64_t acked_seq;   /* highest acknowledged */
+  uint64_t coalesced;   /* changes dropped by coalescing since the outbox was opened */
+  uint64_t quarantined; /* unreadable files set aside as corrupt-* since opened */
+};
+
+int outbox_get_stats (struct outbox *ob, const char *source, struct outbox_stats *ret,
+                      berth_err *err);
+
+#endif
