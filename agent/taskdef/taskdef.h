@@ -246,7 +246,7 @@ struct taskdef
 
 /* Parses and validates a task definition. Nothing is created: a task that fails here
  * has its reason in *err ("containerDefinitions[1].secrets: not supported by berth: ...").
- * host_arch is the runtimePlatform.cpuArchitecture this host runs (NULL: this build's). */
+ * runtimePlatform must match the architecture berth was built for. */
 int taskdef_parse (const char *text, size_t len, struct taskdef **ret, berth_err *err);
 /* Same, from an already parsed document (a reference is taken on json). */
 int taskdef_parse_json (json_object *json, struct taskdef **ret, berth_err *err);
@@ -281,7 +281,7 @@ struct taskdef_image_config
 };
 
 /* What the host operator allows (berthd.conf; see taskdef_policy_from_config). The
- * refusals name these keys. */
+ * refusals name these keys. A NULL policy allows none of it. */
 struct taskdef_host_policy
 {
   bool allow_privileged;       /* ALLOW_PRIVILEGED */
@@ -293,23 +293,33 @@ struct taskdef_host_policy
   char **allowed_devices;      /* ALLOWED_DEVICES: host device paths */
 };
 
-/* The host path behind each task volume, in the order of taskdef.volumes: the host
- * sourcePath, or the task-scoped directory the agent created for an empty volume. */
+struct berth_config;
+/* The policy berthd.conf sets (ALLOW_PRIVILEGED, ALLOWED_CAPABILITIES, ...). The vectors
+ * are borrowed from cfg, which must outlive ret. */
+void taskdef_policy_from_config (const struct berth_config *cfg, struct taskdef_host_policy *ret);
+
+/* Everything the agent prepared for one container. Paths are host paths. */
 struct taskdef_oci_context
 {
   const char *task_id;
-  const char *rootfs;           /* the container's root (overlay mount), absolute */
-  int rootfs_fd;                /* a directory fd on rootfs, for /etc/passwd and /etc/group */
-  const char *netns_path;       /* the task's netns; NULL in host mode */
-  const char *pidns_path;       /* pidMode task: a process's pid ns the containers join */
-  const char *ipcns_path;       /* ipcMode task: likewise */
-  const char *hostname;         /* the task's hostname */
-  const char *resolv_conf_path; /* bound read-only at /etc/resolv.conf (NULL: none) */
-  const char *hosts_path;       /* /etc/hosts */
-  const char *hostname_path;    /* /etc/hostname */
-  const char *cgroup_parent;    /* the task's cgroup; the container's is parent/name */
-  const char *init_path;        /* berth-init on the host, for initProcessEnabled */
-  const char **volume_paths;    /* td->n_volumes entries */
+  const char *rootfs;     /* the container's root (overlay mount), absolute */
+  int rootfs_fd;          /* a directory fd on rootfs, for /etc/passwd and /etc/group */
+  const char *netns_path; /* the task's netns; NULL in host mode */
+  const char *pidns_path; /* pidMode task: a process's pid ns the containers join */
+  const char *ipcns_path; /* ipcMode task: likewise */
+  const char *shm_path;   /* ipcMode task: the task's shared /dev/shm (a tmpfs of
+                             taskdef_task_shm_size_mib), bound at /dev/shm */
+  const char *hostname;   /* the task's hostname */
+  /* Bound read-only at /etc/resolv.conf, /etc/hosts and /etc/hostname (NULL: not bound):
+   * the task's files, or the container's own when taskdef_container_etc_files says so. */
+  const char *resolv_conf_path;
+  const char *hosts_path;
+  const char *hostname_path;
+  const char *cgroup_parent;       /* the task's cgroup; the container's is parent/name */
+  const char *init_path;           /* berth-init on the host, for initProcessEnabled */
+  const char *const *volume_paths; /* td->n_volumes entries: each volume's host directory
+                                      (host.sourcePath, or the task-scoped directory the
+                                      agent made for an empty volume) */
   const struct taskdef_host_policy *policy;
 };
 
@@ -319,6 +329,29 @@ int taskdef_container_oci_spec (const struct taskdef *td, size_t idx,
                                 const struct taskdef_image_config *image,
                                 const struct taskdef_oci_context *ctx, json_object **ret,
                                 berth_err *err);
+
+/* Where berth-init is bound in a container that sets initProcessEnabled. */
+#define TASKDEF_INIT_CONTAINER_PATH "/sbin/berth-init"
+
+/* A container's /etc files when they differ from the task's: its own hostname, and the
+ * task's resolv.conf and hosts with its dnsServers, dnsSearchDomains and extraHosts.
+ * A NULL member means "use the task's file". */
+struct taskdef_etc_files
+{
+  char *hostname;      /* the container's host name (always set) */
+  char *hostname_file; /* its /etc/hostname content, when it differs from the task's */
+  char *resolv_conf;
+  char *hosts;
+};
+/* task_resolv_conf and task_hosts are the task's file contents (NULL: empty). */
+void taskdef_container_etc_files (const struct taskdef *td, size_t idx, const char *task_hostname,
+                                  const char *task_resolv_conf, const char *task_hosts,
+                                  struct taskdef_etc_files *ret);
+void taskdef_etc_files_clear (struct taskdef_etc_files *f);
+
+/* The size of the task's shared /dev/shm for ipcMode task: the largest sharedMemorySize of
+ * its containers, or 64 MiB (Docker's default). */
+uint64_t taskdef_task_shm_size_mib (const struct taskdef *td);
 
 /* The signal that asks container idx to stop: berth.containers.<name>.stopSignal, else the
  * image's StopSignal, else SIGTERM. */
