@@ -168,11 +168,30 @@ unescape_octal (const char *s, size_t len)
   return out;
 }
 
+/* A mount is hidden when a later mount sits on the same mountpoint or on one of its parents
+ * (a tmpfs over /sys/fs/cgroup/unified in a container): mountinfo still lists it, but paths
+ * under the mountpoint reach the mount on top. */
+static bool
+shadowed (const char *mp, char *const *later)
+{
+  for (char *const *l = later; l && *l; l++)
+    {
+      size_t n = strlen (*l);
+      if (strcmp (*l, mp) == 0
+          || (strncmp (mp, *l, n) == 0 && (mp[n] == '/' || strcmp (*l, "/") == 0)))
+        return true;
+    }
+  return false;
+}
+
 int
 cg_parse_mountinfo (const char *text, struct cg_mount **ret, size_t *ret_n, berth_err *err)
 {
   struct cg_mount *mounts = NULL;
   size_t n = 0;
+  size_t *line_of = NULL; /* index in all[] of each cgroup mount */
+  cleanup_strv char **all = xzalloc (sizeof (char *));
+  size_t n_all = 0, k = 0;
   const char *p = text;
 
   while (*p)
@@ -185,50 +204,66 @@ cg_parse_mountinfo (const char *text, struct cg_mount **ret, size_t *ret_n, bert
       /* id parent maj:min root mountpoint options ... - fstype source superoptions */
       while (nf < 6 && q < eol)
         {
-          const char *sp = memchr (q, ' ', (size_t)(eol - q));
+          const char *sp = memchr (q, ' ', (size_t) (eol - q));
           if (sp == NULL)
             sp = eol;
           f[nf] = q;
-          fl[nf] = (size_t)(sp - q);
+          fl[nf] = (size_t) (sp - q);
           nf++;
           q = sp < eol ? sp + 1 : eol;
         }
-      sep = memmem (p, (size_t)(eol - p), " - ", 3);
+      sep = memmem (p, (size_t) (eol - p), " - ", 3);
       if (nf < 6 || sep == NULL)
         {
           if (eol != p)
             {
               cg_mounts_free (mounts, n);
-              return berth_err_set (err, 0, "mountinfo: malformed line `%.*s`", (int)(eol - p), p);
+              free (line_of);
+              return berth_err_set (err, 0, "mountinfo: malformed line `%.*s`", (int) (eol - p), p);
             }
         }
       else
         {
-          const char *fs = sep + 3, *fs_end = memchr (fs, ' ', (size_t)(eol - fs));
+          const char *fs = sep + 3, *fs_end = memchr (fs, ' ', (size_t) (eol - fs));
           const char *src, *src_end, *opts;
-          if (fs_end == NULL)
-            goto next;
+          char *mp = unescape_octal (f[4], fl[4]);
+
+          strv_append (&all, mp);
+          n_all++;
+          if (fs_end == NULL
+              || !(((size_t) (fs_end - fs) == 6 && memcmp (fs, "cgroup", 6) == 0)
+                   || ((size_t) (fs_end - fs) == 7 && memcmp (fs, "cgroup2", 7) == 0)))
+            {
+              free (mp);
+              goto next;
+            }
           src = fs_end + 1;
-          src_end = memchr (src, ' ', (size_t)(eol - src));
+          src_end = memchr (src, ' ', (size_t) (eol - src));
           opts = src_end ? src_end + 1 : eol;
-          if ((size_t)(fs_end - fs) == 6 && memcmp (fs, "cgroup", 6) == 0)
-            ;
-          else if ((size_t)(fs_end - fs) == 7 && memcmp (fs, "cgroup2", 7) == 0)
-            ;
-          else
-            goto next;
           mounts = xrealloc (mounts, (n + 1) * sizeof *mounts);
-          mounts[n].unified = (size_t)(fs_end - fs) == 7;
+          line_of = xrealloc (line_of, (n + 1) * sizeof *line_of);
+          mounts[n].unified = (size_t) (fs_end - fs) == 7;
           mounts[n].root = unescape_octal (f[3], fl[3]);
-          mounts[n].mountpoint = unescape_octal (f[4], fl[4]);
-          mounts[n].options = xstrndup (opts, (size_t)(eol - opts));
+          mounts[n].mountpoint = mp;
+          mounts[n].options = xstrndup (opts, (size_t) (eol - opts));
+          line_of[n] = n_all - 1;
           n++;
         }
     next:
       p = *eol ? eol + 1 : eol;
     }
+  for (size_t i = 0; i < n; i++)
+    if (shadowed (mounts[i].mountpoint, all + line_of[i] + 1))
+      {
+        free (mounts[i].root);
+        free (mounts[i].mountpoint);
+        free (mounts[i].options);
+      }
+    else
+      mounts[k++] = mounts[i];
+  free (line_of);
   *ret = mounts;
-  *ret_n = n;
+  *ret_n = k;
   return 0;
 }
 
