@@ -364,15 +364,36 @@ make_path (struct cgroups_manager *m, size_t i, const char *path, struct create_
 
 /* On v2 a controller reaches a cgroup only when every ancestor lists it in
  * cgroup.subtree_control. Enables want (need: those the resources require, an error when
- * impossible) from berth's root down to the leaf's parent; rel is the leaf below the root. */
+ * impossible) on the way to leaf: from the caller's own cgroup when berth's root is below it
+ * (berth made that part), else from the root (what the operator gave berth), down to the
+ * leaf's parent. */
+static const char *
+field_of_controller (const char *c)
+{
+  static const char *const map[][2]
+      = { { "cpu", "cpu" },   { "cpuset", "cpu.cpus" }, { "memory", "memory" },
+          { "pids", "pids" }, { "io", "blockIO" },      { "hugetlb", "hugepageLimits" },
+          { "rdma", "rdma" } };
+  for (size_t i = 0; i < ARRAY_SIZE (map); i++)
+    if (strcmp (map[i][0], c) == 0)
+      return map[i][1];
+  return "unified";
+}
+
 static int
-enable_v2 (struct cgroups_manager *m, const char *rel, char *const *want, char *const *need,
-           berth_err *err)
+enable_v2 (struct cgroups_manager *m, const struct cgroups_resources *r, const char *leaf,
+           char *const *want, char *const *need, berth_err *err)
 {
   struct cg_hier *h = &m->h[m->unified];
-  cleanup_free char *p = xstrdup (h->root);
-  cleanup_free char *comps = xstrdup (rel);
-  char *save = NULL, *c = strtok_r (comps, "/", &save);
+  const char *start = cg_path_within (h->root, h->own) ? h->own : h->root;
+  cleanup_free char *p = xstrdup (start);
+  cleanup_free char *comps = NULL;
+  char *save = NULL, *c;
+
+  if (!cg_path_within (leaf, start) || strcmp (leaf, start) == 0)
+    return 0; /* not below: a cgroup some other root made; leave its parents alone */
+  comps = xstrdup (leaf + (strcmp (start, "/") == 0 ? 0 : strlen (start)));
+  c = strtok_r (comps, "/", &save);
 
   for (;;)
     {
@@ -400,10 +421,13 @@ enable_v2 (struct cgroups_manager *m, const char *rel, char *const *want, char *
           if (!strstr (av, word))
             {
               if (needed)
-                return berth_err_set (err, 0,
-                                      "the %s controller is not available in `%s` (its parent "
-                                      "does not delegate it)",
-                                      *w, p);
+                {
+                  cleanup_free char *f = r ? cg_field (r, field_of_controller (*w)) : NULL;
+                  return berth_err_set (err, 0,
+                                        "%s: the %s controller is not available in `%s` (its "
+                                        "parent does not delegate it)",
+                                        f ? f : "resources", *w, p);
+                }
               continue;
             }
           if (cg_write (dfd, "cgroup.subtree_control", plus, NULL, err) < 0)
@@ -513,7 +537,7 @@ cgroups_create (struct cgroups_manager *m, const char *oci_cgroups_path, const c
   if (m->unified >= 0)
     {
       want = v2_wanted (m, need);
-      if (want[0] && (q = enable_v2 (m, rel, want, need, err)) < 0)
+      if (want[0] && (q = enable_v2 (m, r, cg->paths[m->unified], want, need, err)) < 0)
         goto fail;
     }
   if ((q = open_v2 (cg, err)) < 0)
@@ -571,19 +595,12 @@ cgroups_update (struct cgroups_cgroup *cg, const struct cgroups_resources *r, be
       /* A limit given for the first time may need its controller enabled on the way. */
       cleanup_strv char **need = cg_resources_controllers (r), **want = NULL;
       struct cg_hier *h = &cg->m->h[cg->m->unified];
-      cleanup_free char *rel = NULL;
-      const char *p = cg->paths[cg->m->unified];
-      size_t n = strlen (h->root);
       want = xzalloc (sizeof (char *));
       for (char **c = need; *c; c++)
         if (cg_hier_has (h, *c))
           strv_append (&want, *c);
-      if (want[0] && strncmp (p, h->root, n) == 0)
-        {
-          rel = xstrdup (p + n + (strcmp (h->root, "/") == 0 ? 0 : 1));
-          if (*rel && (q = enable_v2 (cg->m, rel, want, need, err)) < 0)
-            return q;
-        }
+      if (want[0] && (q = enable_v2 (cg->m, r, cg->paths[cg->m->unified], want, need, err)) < 0)
+        return q;
     }
   return cg_resources_apply (&ctx, r, err);
 }

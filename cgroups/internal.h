@@ -63,6 +63,8 @@ int cg_manager_build (const char *proc_cgroup, const char *mountinfo, const char
 /* Normalises an OCI cgroupsPath or root ("/a//b/" -> "a/b"): no "..", no ';'. Empty result
  * allowed only when allow_empty. */
 int cg_path_normalize (const char *p, bool allow_empty, char **ret, berth_err *err);
+/* Is p at or below prefix (both absolute in-hierarchy paths)? */
+bool cg_path_within (const char *p, const char *prefix);
 /* "a" + "/" + "b" for in-hierarchy paths: join ("/", "x") = "/x". */
 char *cg_path_join (const char *a, const char *b);
 

@@ -48,9 +48,8 @@ cg_path_join (const char *a, const char *b)
   return xasprintf ("%s/%s", a, b);
 }
 
-/* Is p at or below prefix (both in-hierarchy absolute paths)? */
-static bool
-path_within (const char *p, const char *prefix)
+bool
+cg_path_within (const char *p, const char *prefix)
 {
   size_t n = strlen (prefix);
   if (strcmp (prefix, "/") == 0)
@@ -64,7 +63,7 @@ cg_hier_rel (const struct cg_hier *h, const char *p)
   size_t n = strlen (h->mount_root);
   const char *rest;
 
-  if (!path_within (p, h->mount_root))
+  if (!cg_path_within (p, h->mount_root))
     return NULL;
   rest = strcmp (h->mount_root, "/") == 0 ? p : p + n;
   while (*rest == '/')
@@ -204,48 +203,48 @@ cg_parse_mountinfo (const char *text, struct cg_mount **ret, size_t *ret_n, bert
       /* id parent maj:min root mountpoint options ... - fstype source superoptions */
       while (nf < 6 && q < eol)
         {
-          const char *sp = memchr (q, ' ', (size_t) (eol - q));
+          const char *sp = memchr (q, ' ', (size_t)(eol - q));
           if (sp == NULL)
             sp = eol;
           f[nf] = q;
-          fl[nf] = (size_t) (sp - q);
+          fl[nf] = (size_t)(sp - q);
           nf++;
           q = sp < eol ? sp + 1 : eol;
         }
-      sep = memmem (p, (size_t) (eol - p), " - ", 3);
+      sep = memmem (p, (size_t)(eol - p), " - ", 3);
       if (nf < 6 || sep == NULL)
         {
           if (eol != p)
             {
               cg_mounts_free (mounts, n);
               free (line_of);
-              return berth_err_set (err, 0, "mountinfo: malformed line `%.*s`", (int) (eol - p), p);
+              return berth_err_set (err, 0, "mountinfo: malformed line `%.*s`", (int)(eol - p), p);
             }
         }
       else
         {
-          const char *fs = sep + 3, *fs_end = memchr (fs, ' ', (size_t) (eol - fs));
+          const char *fs = sep + 3, *fs_end = memchr (fs, ' ', (size_t)(eol - fs));
           const char *src, *src_end, *opts;
           char *mp = unescape_octal (f[4], fl[4]);
 
           strv_append (&all, mp);
           n_all++;
           if (fs_end == NULL
-              || !(((size_t) (fs_end - fs) == 6 && memcmp (fs, "cgroup", 6) == 0)
-                   || ((size_t) (fs_end - fs) == 7 && memcmp (fs, "cgroup2", 7) == 0)))
+              || !(((size_t)(fs_end - fs) == 6 && memcmp (fs, "cgroup", 6) == 0)
+                   || ((size_t)(fs_end - fs) == 7 && memcmp (fs, "cgroup2", 7) == 0)))
             {
               free (mp);
               goto next;
             }
           src = fs_end + 1;
-          src_end = memchr (src, ' ', (size_t) (eol - src));
+          src_end = memchr (src, ' ', (size_t)(eol - src));
           opts = src_end ? src_end + 1 : eol;
           mounts = xrealloc (mounts, (n + 1) * sizeof *mounts);
           line_of = xrealloc (line_of, (n + 1) * sizeof *line_of);
-          mounts[n].unified = (size_t) (fs_end - fs) == 7;
+          mounts[n].unified = (size_t)(fs_end - fs) == 7;
           mounts[n].root = unescape_octal (f[3], fl[3]);
           mounts[n].mountpoint = mp;
-          mounts[n].options = xstrndup (opts, (size_t) (eol - opts));
+          mounts[n].options = xstrndup (opts, (size_t)(eol - opts));
           line_of[n] = n_all - 1;
           n++;
         }
@@ -373,7 +372,7 @@ pick_mount (const struct cg_mount *mounts, size_t n_mounts, const struct cg_proc
             if (!options_have (mt->options, t))
               match = false;
         }
-      if (!match || !path_within (line->path, mt->root))
+      if (!match || !cg_path_within (line->path, mt->root))
         continue;
       if (best == NULL || strlen (mt->root) < strlen (best->root))
         best = mt;
@@ -572,7 +571,7 @@ cgroups_manager_remove_root (struct cgroups_manager *m, berth_err *err)
       struct cg_hier *h = &m->h[i];
       cleanup_free char *p = xstrdup (h->root);
       /* Remove the root, then its parents, never the caller's own cgroup or above it. */
-      while (strcmp (p, h->own) != 0 && path_within (p, h->own))
+      while (strcmp (p, h->own) != 0 && cg_path_within (p, h->own))
         {
           cleanup_free char *rel = cg_hier_rel (h, p);
           char *slash;
@@ -593,7 +592,7 @@ cgroups_manager_remove_root (struct cgroups_manager *m, berth_err *err)
           *slash = '\0';
         }
       /* A root outside the own cgroup ("/abs") was the operator's: only its leaf goes. */
-      if (!path_within (h->root, h->own))
+      if (!cg_path_within (h->root, h->own))
         {
           cleanup_free char *rel = cg_hier_rel (h, h->root);
           if (rel && strcmp (rel, ".") != 0 && unlinkat (h->mnt_fd, rel, AT_REMOVEDIR) < 0
