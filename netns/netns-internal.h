@@ -135,7 +135,7 @@ int rtnl_dump (struct rtnl *r, int type, int family, rtnl_msg_cb cb, void *data,
 int rtnl_req_bridge_add (struct rtnl_batch *b, const char *name, unsigned mtu,
                          const unsigned char *mac) BERTH_WUR;
 /* Host end host_name (up, mtu, enslaved to master_ifindex if > 0) and peer peer_name created
- * directly in the namespace peer_nsfd with peer_mac, up. */
+ * directly in the namespace peer_nsfd with peer_mac (down: set it up from inside). */
 int rtnl_req_veth_add (struct rtnl_batch *b, const char *host_name, unsigned mtu,
                        int master_ifindex, const char *peer_name, int peer_nsfd,
                        const unsigned char *peer_mac) BERTH_WUR;
@@ -145,7 +145,12 @@ int rtnl_req_ipvlan_add (struct rtnl_batch *b, const char *name, int parent_ifin
                          unsigned mtu, bool private_) BERTH_WUR;
 int rtnl_req_macvlan_add (struct rtnl_batch *b, const char *name, int parent_ifindex, int nsfd,
                           unsigned mtu, const unsigned char *mac, bool private_) BERTH_WUR;
-int rtnl_req_link_up (struct rtnl_batch *b, int ifindex, const char *name_for_errors) BERTH_WUR;
+/* By index, or by name when ifindex <= 0. */
+int rtnl_req_link_up (struct rtnl_batch *b, int ifindex, const char *name) BERTH_WUR;
+/* By index, or by name when ifindex <= 0; detach: also leave the master (bridge). */
+int rtnl_req_link_down (struct rtnl_batch *b, int ifindex, const char *name, bool detach) BERTH_WUR;
+int rtnl_req_addr_del (struct rtnl_batch *b, int ifindex, struct in_addr addr,
+                       unsigned prefix_len) BERTH_WUR;
 int rtnl_req_link_alias (struct rtnl_batch *b, const char *name, const char *alias) BERTH_WUR;
 int rtnl_req_link_del (struct rtnl_batch *b, const char *name) BERTH_WUR;
 int rtnl_req_link_del_index (struct rtnl_batch *b, int ifindex) BERTH_WUR;

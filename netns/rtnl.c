@@ -197,13 +197,13 @@ rtnl_req_veth_add (struct rtnl_batch *b, const char *host_name, unsigned mtu, in
   CHECK (put_str (nlh, IFLA_INFO_KIND, "veth"));
   CHECK ((data = mnl_attr_nest_start_check (nlh, REQ_ROOM, IFLA_INFO_DATA)));
   CHECK ((peer_attr = mnl_attr_nest_start_check (nlh, REQ_ROOM, VETH_INFO_PEER)));
-  /* VETH_INFO_PEER carries a whole link message body: an ifinfomsg, then attributes. */
+  /* VETH_INFO_PEER carries a whole link message body: an ifinfomsg, then attributes. The peer
+   * cannot be created up: veth_open() of the peer runs before the pair is linked and fails
+   * with ENOTCONN; it is set up from inside the namespace instead. */
   CHECK (nlh->nlmsg_len + NLMSG_ALIGN (sizeof *peer) < REQ_ROOM);
   peer = (struct ifinfomsg *)((char *)nlh + nlh->nlmsg_len);
   memset (peer, 0, NLMSG_ALIGN (sizeof *peer));
   peer->ifi_family = AF_UNSPEC;
-  peer->ifi_flags = IFF_UP;
-  peer->ifi_change = IFF_UP;
   nlh->nlmsg_len += NLMSG_ALIGN (sizeof *peer);
   CHECK (put_str (nlh, IFLA_IFNAME, peer_name));
   CHECK (put_u32 (nlh, IFLA_NET_NS_FD, (uint32_t)peer_nsfd));
@@ -270,10 +270,10 @@ rtnl_req_macvlan_add (struct rtnl_batch *b, const char *name, int parent_ifindex
 }
 
 int
-rtnl_req_link_up (struct rtnl_batch *b, int ifindex, const char *name_for_errors)
+rtnl_req_link_up (struct rtnl_batch *b, int ifindex, const char *name)
 {
   struct nlmsghdr *nlh
-      = req_begin (b, RTM_NEWLINK, 0, sizeof (struct ifinfomsg), "set `%s` up", name_for_errors);
+      = req_begin (b, RTM_NEWLINK, 0, sizeof (struct ifinfomsg), "set `%s` up", name);
   struct ifinfomsg *ifi;
 
   if (nlh == NULL)
@@ -282,6 +282,47 @@ rtnl_req_link_up (struct rtnl_batch *b, int ifindex, const char *name_for_errors
   ifi->ifi_index = ifindex;
   ifi->ifi_flags = IFF_UP;
   ifi->ifi_change = IFF_UP;
+  if (ifindex <= 0)
+    CHECK (put_str (nlh, IFLA_IFNAME, name));
+  return req_end (b, nlh);
+}
+
+int
+rtnl_req_link_down (struct rtnl_batch *b, int ifindex, const char *name, bool detach)
+{
+  struct nlmsghdr *nlh
+      = req_begin (b, RTM_NEWLINK, 0, sizeof (struct ifinfomsg), "set `%s` down", name);
+  struct ifinfomsg *ifi;
+
+  if (nlh == NULL)
+    return -ENOSPC;
+  ifi = link_header (nlh);
+  ifi->ifi_index = ifindex;
+  ifi->ifi_flags = 0;
+  ifi->ifi_change = IFF_UP;
+  if (ifindex <= 0)
+    CHECK (put_str (nlh, IFLA_IFNAME, name));
+  if (detach)
+    CHECK (put_u32 (nlh, IFLA_MASTER, 0));
+  return req_end (b, nlh);
+}
+
+int
+rtnl_req_addr_del (struct rtnl_batch *b, int ifindex, struct in_addr addr, unsigned prefix_len)
+{
+  char buf[INET_ADDRSTRLEN];
+  struct nlmsghdr *nlh
+      = req_begin (b, RTM_DELADDR, 0, sizeof (struct ifaddrmsg), "delete address %s/%u on link %d",
+                   netns_ip_str (addr, buf), prefix_len, ifindex);
+  struct ifaddrmsg *ifa;
+
+  if (nlh == NULL)
+    return -ENOSPC;
+  ifa = mnl_nlmsg_get_payload (nlh);
+  ifa->ifa_family = AF_INET;
+  ifa->ifa_prefixlen = (unsigned char)prefix_len;
+  ifa->ifa_index = (unsigned)ifindex;
+  CHECK (put_bytes (nlh, IFA_LOCAL, &addr, 4));
   return req_end (b, nlh);
 }
 

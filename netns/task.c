@@ -557,6 +557,11 @@ teardown_locked (struct netns_host *h, const char *task_id, int rec_fd, berth_er
     if (nft_open_set (h, task_id, leases, n_leases, false, err) < 0)
       goto fail;
 
+  /* Links are cut, not deleted: deleting a link waits for RCU (rcu_barrier in
+   * netdev_run_todo, ~20 ms here), which would dominate a teardown. A link that is down and
+   * out of the bridge carries nothing; the kernel deletes the pair with the namespace once
+   * its name is gone and no process is left in it. A process still inside keeps the
+   * namespace and the cut link alive: reconcile deletes such links outright. */
   netns_host_ifname (h->cfg.name, task_id, host_if);
   if (mode == NETNS_MODE_AWSVPC)
     {
@@ -566,8 +571,7 @@ teardown_locked (struct netns_host *h, const char *task_id, int rec_fd, berth_er
       rtnl_batch_init (&b);
       if (!is_vlan (h))
         {
-          /* Deleting one end of a veth deletes both, and the routes and addresses on them. */
-          if (rtnl_req_link_del (&b, host_if) < 0)
+          if (rtnl_req_link_down (&b, 0, host_if, h->cfg.topology == NETNS_TOPOLOGY_BRIDGE) < 0)
             abort ();
           b.tolerate[0] = ENODEV;
           if (rtnl_open (&r, err) < 0)
@@ -579,19 +583,36 @@ teardown_locked (struct netns_host *h, const char *task_id, int rec_fd, berth_er
         }
       else
         {
-          /* The namespace may outlive its name for a while (its last reference drops
-           * asynchronously); delete the child now so its address is free on the parent at
-           * once (ipvlan refuses a duplicate address on one parent). */
+          /* The child's address must leave the parent now: ipvlan refuses an address
+           * another child of the same parent holds, even a child that is down. */
           cleanup_close int nsfd = -1;
           cleanup_err berth_err e = NULL;
           if (nsfs_open (path, &nsfd, &e) == 0)
             {
-              if (rtnl_req_link_del (&b, NETNS_IFNAME) < 0)
-                abort ();
-              b.tolerate[0] = ENODEV;
+              struct rtnl_link l;
               if (rtnl_open_in (&r, nsfd, h->host_nsfd, err) < 0)
                 goto fail;
-              rc = rtnl_talk (&r, &b, NULL, NULL, err);
+              rc = link_lookup (&r, NETNS_IFNAME, &l, err);
+              if (rc == 0)
+                {
+                  for (size_t i = 0; i < n_leases && rc >= 0; i++)
+                    {
+                      rtnl_batch_init (&b);
+                      if (rtnl_req_addr_del (&b, l.ifindex, leases[i],
+                                             have_rec ? rec.prefix_len : 32)
+                          < 0)
+                        abort ();
+                      b.tolerate[0] = EADDRNOTAVAIL;
+                      rc = rtnl_talk (&r, &b, NULL, NULL, err);
+                    }
+                  rtnl_batch_init (&b);
+                  if (rc >= 0 && rtnl_req_link_down (&b, l.ifindex, NETNS_IFNAME, false) < 0)
+                    abort ();
+                  if (rc >= 0)
+                    rc = rtnl_talk (&r, &b, NULL, NULL, err);
+                }
+              else if (rc == -ENODEV)
+                rc = 0;
               rtnl_close (&r);
               if (rc < 0)
                 goto fail;
@@ -817,6 +838,29 @@ links_build (struct netns_host *h, const char *task_id, int nsfd, struct rtnl *t
       return berth_err_ret (err);
     }
   rc = rtnl_talk (&host_r, b, link_cb, &f, err);
+  if (rc == -EEXIST && !is_vlan (h))
+    {
+      /* This task's link, cut by an earlier teardown, still waiting for its namespace to
+       * die (the same task id set up again at once): delete it now and try once more. Only
+       * a link labelled for this task and down is taken for such a leftover. */
+      struct rtnl_link old;
+      cleanup_err berth_err e = NULL;
+      if (link_lookup (&host_r, host_if, &old, &e) == 0 && strcmp (old.alias, alias) == 0
+          && !(old.flags & IFF_UP))
+        {
+          struct rtnl_batch d;
+          rtnl_batch_init (&d);
+          if (rtnl_req_link_del (&d, host_if) < 0)
+            abort ();
+          d.tolerate[0] = ENODEV;
+          rc = rtnl_talk (&host_r, &d, NULL, NULL, err);
+          if (rc >= 0)
+            {
+              f.found = false;
+              rc = rtnl_talk (&host_r, b, link_cb, &f, err);
+            }
+        }
+    }
   if (rc >= 0 && ptp)
     {
       /* The host end answers ARP for the gateway and routes the task's /32 to it. */
@@ -840,7 +884,8 @@ links_build (struct netns_host *h, const char *task_id, int nsfd, struct rtnl *t
   /* Inside the task: lo up, find eth0, then its address and routes. */
   f.found = false;
   rtnl_batch_init (b);
-  if (rtnl_req_link_up (b, 1, "lo") < 0 || rtnl_req_link_get (b, NETNS_IFNAME) < 0)
+  if (rtnl_req_link_up (b, 1, "lo") < 0 || rtnl_req_link_up (b, 0, NETNS_IFNAME) < 0
+      || rtnl_req_link_get (b, NETNS_IFNAME) < 0)
     goto nospace;
   rc = rtnl_talk (task_r, b, eth0_cb, &f, err);
   if (rc < 0)

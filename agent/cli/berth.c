@@ -5,6 +5,7 @@
 #include "cli.h"
 
 static const struct berth_command commands[] = {
+  { "network", "create, list, inspect, delete and reconcile task networks", cmd_network },
   { NULL, NULL, NULL },
 };
 

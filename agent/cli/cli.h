@@ -10,4 +10,6 @@ struct berth_command
   int (*run) (int argc, char **argv);
 };
 
+int cmd_network (int argc, char **argv);
+
 #endif
