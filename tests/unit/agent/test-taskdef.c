@@ -870,3 +870,45 @@ Test (taskdef, describe_output_is_accepted)
   cr_assert_eq (td->cpu, 256);
   cr_assert_eq (td->memory_mib, 512);
 }
+
+/* The fuzz seeds are real-looking task definitions: the accepted ones parse, the others
+ * fail for the reason they were written for. */
+Test (taskdef, seed_corpus)
+{
+  static const struct
+  {
+    const char *file, *error;
+  } seeds[] = {
+    { "web-with-sidecar.json", NULL },
+    { "describe-output.json", NULL },
+    { "minimal.json", NULL },
+    { "host-mode-privileged.json", NULL },
+    { "task-namespaces.json", NULL },
+    { "ports-and-ranges.json", NULL },
+    { "rejected-awslogs.json", "networkMode: bridge is not supported by berth: use awsvpc (the "
+                               "default), which gives the task its own IP address; containers "
+                               "reach each other on localhost" },
+    { "numbers-and-limits.json",
+      "containerDefinitions[0].ulimits[0].softLimit: is above hardLimit" },
+  };
+  for (size_t i = 0; i < ARRAY_SIZE (seeds); i++)
+    {
+      cleanup_free char *path = xasprintf ("%s/%s", BERTH_TEST_CORPUS, seeds[i].file);
+      cleanup_free char *text = NULL;
+      cleanup_err berth_err err = NULL;
+      struct taskdef *td = NULL;
+      size_t len;
+      int r;
+      cr_assert_eq (berth_read_file_at (AT_FDCWD, path, 1 << 20, &text, &len, &err), 0, "%s",
+                    berth_err_msg (&err));
+      r = taskdef_parse (text, len, &td, &err);
+      if (seeds[i].error == NULL)
+        cr_assert_eq (r, 0, "%s: %s", seeds[i].file, berth_err_msg (&err));
+      else
+        {
+          cr_assert_lt (r, 0, "%s parsed", seeds[i].file);
+          cr_assert_str_eq (berth_err_msg (&err), seeds[i].error, "%s", seeds[i].file);
+        }
+      taskdef_free (td);
+    }
+}
