@@ -410,6 +410,29 @@ enable_v2 (struct cgroups_manager *m, const struct cgroups_resources *r, const c
       if (read_trimmed (dfd, "cgroup.controllers", avail, sizeof avail) < 0
           || read_trimmed (dfd, "cgroup.subtree_control", enabled, sizeof enabled) < 0)
         return berth_err_set (err, errno, "read the controllers of `%s`", p);
+      /* A non-root cgroup with processes must get no controller at all: the threaded ones
+       * (cpu, pids) would be accepted and make it a thread root, after which no domain
+       * child can hold a process (EOPNOTSUPP), not even a leaf to delegate into. */
+      if (strcmp (p, "/") != 0 && has_processes (dfd))
+        {
+          for (char *const *w = want; w && *w; w++)
+            {
+              cleanup_free char *word = xasprintf (" %s ", *w);
+              cleanup_free char *en = xasprintf (" %s ", enabled);
+              if (strv_contains (need, *w) && !strstr (en, word))
+                {
+                  cleanup_free char *f = r ? cg_field (r, field_of_controller (*w)) : NULL;
+                  return berth_err_set (err, EBUSY,
+                                        "%s: cannot enable %s in `%s`: the cgroup holds processes, "
+                                        "and cgroup v2 keeps controllers from the children of such "
+                                        "a cgroup (run berthd with Delegate=yes and "
+                                        "cgroups_delegate_self, or give berth a cgroups root "
+                                        "without processes)",
+                                        f ? f : "resources", *w, p);
+                }
+            }
+          goto next_level;
+        }
       for (char *const *w = want; w && *w; w++)
         {
           cleanup_free char *plus = xasprintf ("+%s", *w);
@@ -437,7 +460,8 @@ enable_v2 (struct cgroups_manager *m, const struct cgroups_resources *r, const c
                   berth_err_free (err);
                   continue;
                 }
-              if (berth_err_code (err) == EBUSY)
+              /* EBUSY by the book; 6.1 says EOPNOTSUPP for the same rule. */
+              if (has_processes (dfd))
                 return berth_err_wrap (err,
                                        "enable %s in `%s`: the cgroup holds processes, and cgroup "
                                        "v2 then keeps controllers from its children (run berthd "
@@ -447,6 +471,7 @@ enable_v2 (struct cgroups_manager *m, const struct cgroups_resources *r, const c
               return berth_err_wrap (err, "enable %s in `%s`", *w, p);
             }
         }
+    next_level:
       /* stop at the leaf's parent */
       next = strtok_r (NULL, "/", &save);
       if (next == NULL)

@@ -380,18 +380,35 @@ pick_mount (const struct cg_mount *mounts, size_t n_mounts, const struct cg_proc
   return best;
 }
 
+/* The controllers berth can hand to its cgroups: those of the caller's own cgroup when
+ * berth's root is below it, else those of the root (or of its nearest existing ancestor). */
 static int
 read_v2_controllers (struct cg_hier *h, berth_err *err)
 {
-  cleanup_free char *rel = cg_hier_rel (h, h->own), *text = NULL;
+  cleanup_free char *p = xstrdup (cg_path_within (h->root, h->own) ? h->own : h->root);
+  cleanup_free char *text = NULL;
   cleanup_close int dfd = -1;
   char *save = NULL;
 
-  dfd = openat (h->mnt_fd, rel, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0)
-    return berth_err_set (err, errno, "open cgroup2 `%s/%s`", h->mountpoint, rel);
+  for (;;)
+    {
+      cleanup_free char *rel = cg_hier_rel (h, p);
+      char *slash;
+      if (rel == NULL)
+        return berth_err_set (err, 0, "cgroup2 `%s` is outside its mount", p);
+      dfd = openat (h->mnt_fd, rel, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (dfd >= 0)
+        break;
+      if (errno != ENOENT || strcmp (p, "/") == 0)
+        return berth_err_set (err, errno, "open cgroup2 `%s/%s`", h->mountpoint, rel);
+      slash = strrchr (p, '/');
+      if (slash == p)
+        slash[1] = '\0';
+      else
+        *slash = '\0';
+    }
   if (berth_read_file_at (dfd, "cgroup.controllers", 4096, &text, NULL, err) < 0)
-    return berth_err_wrap (err, "cgroup2 `%s`", h->own);
+    return berth_err_wrap (err, "cgroup2 `%s`", p);
   text[strcspn (text, "\n")] = '\0';
   h->controllers = xstrdup (text);
   h->ctrl = xzalloc (sizeof (char *));
@@ -521,21 +538,21 @@ cg_manager_build (const char *proc_cgroup, const char *mountinfo, const char *ro
               r = berth_err_set (err, errno, "open `%s`", h->mountpoint);
               goto out;
             }
-          if (h->unified)
-            {
-              r = read_v2_controllers (h, err);
-              if (r < 0)
-                goto out;
-            }
+        }
+      r = hier_set_root (h, root, err);
+      if (r < 0)
+        goto out;
+      if (h->unified && open_fds)
+        {
+          r = read_v2_controllers (h, err);
+          if (r < 0)
+            goto out;
         }
       else if (h->unified)
         {
           h->controllers = xstrdup ("");
           h->ctrl = xzalloc (sizeof (char *));
         }
-      r = hier_set_root (h, root, err);
-      if (r < 0)
-        goto out;
     }
 
   *ret = steal_pointer (&m);

@@ -37,6 +37,7 @@ static int test_no;
 
 /* A check fails with a message; returns -1 so callers can `return fail (...)`. */
 static char fail_msg[1024];
+static char skip_msg[256];
 static int
 fail (const char *fmt, ...)
 {
@@ -1187,6 +1188,205 @@ out:
   return q;
 }
 
+/* Writes 1 MiB with O_DIRECT (straight to the block device) into the file arg. */
+static int
+direct_writer (void *arg, int rep)
+{
+  const char *path = arg;
+  void *buf = NULL;
+  int fd;
+  (void)rep;
+  if (posix_memalign (&buf, 4096, 1 << 20) != 0)
+    return 3;
+  memset (buf, 'x', 1 << 20);
+  fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_DIRECT | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return 4;
+  if (write (fd, buf, 1 << 20) != 1 << 20 || fsync (fd) < 0)
+    return 5;
+  close (fd);
+  return 0;
+}
+
+static int
+check_io_stats (void)
+{
+  berth_err err = NULL;
+  struct cgroups_cgroup *cg = NULL;
+  struct cgroups_stats st = { 0 };
+  struct child c;
+  char path[] = "/var/tmp/berth-cgroups-io-XXXXXX";
+  struct stat sb;
+  int fd, status, q = -1;
+
+  fd = mkstemp (path);
+  if (fd < 0 && errno == ENOENT)
+    {
+      snprintf (skip_msg, sizeof skip_msg, "no /var/tmp (a VM without a disk)");
+      return SKIP;
+    }
+  if (fd < 0)
+    return fail ("mkstemp: %s", strerror (errno));
+  close (fd);
+  if (stat (path, &sb) < 0 || major (sb.st_dev) == 0)
+    {
+      unlink (path);
+      snprintf (skip_msg, sizeof skip_msg, "/var/tmp is not on a block device");
+      return SKIP;
+    }
+  /* A (never reached) write limit on the device: v1 kernels since about 5.x count blkio
+   * throttle stats only for devices with a throttle rule (docs/cgroups.md), and it also
+   * checks blockIO.throttleWriteBpsDevice. */
+  {
+    char res[256];
+    snprintf (res, sizeof res,
+              "{\"blockIO\": {\"throttleWriteBpsDevice\": [{\"major\": %u, \"minor\": %u,"
+              " \"rate\": 1099511627776}]}}",
+              major (sb.st_dev), minor (sb.st_dev));
+    if (make (res, NULL, &cg, &err) < 0)
+      {
+        unlink (path);
+        return fail_err ("create", &err);
+      }
+  }
+  if (spawn_in (cg, direct_writer, path, &c, &err) < 0)
+    {
+      fail_err ("spawn", &err);
+      goto out;
+    }
+  child_wait (&c, &status);
+  if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
+    {
+      if (WIFEXITED (status) && WEXITSTATUS (status) == 4)
+        {
+          snprintf (skip_msg, sizeof skip_msg, "O_DIRECT refused on /var/tmp");
+          q = SKIP;
+        }
+      else
+        fail ("writer failed (status %#x)", status);
+      goto out;
+    }
+  if (cgroups_stats_read (cg, &st, &err) < 0)
+    {
+      fail_err ("stats", &err);
+      goto out;
+    }
+  for (size_t i = 0; i < st.n_io; i++)
+    {
+      DIAG ("io %u:%u read %" PRIu64 " B / %" PRIu64 " ops, write %" PRIu64 " B / %" PRIu64 " ops",
+            st.io[i].major, st.io[i].minor, st.io[i].read_bytes, st.io[i].read_ios,
+            st.io[i].write_bytes, st.io[i].write_ios);
+      if (st.io[i].major == major (sb.st_dev) && st.io[i].minor == minor (sb.st_dev)
+          && st.io[i].write_bytes >= (1u << 20) && st.io[i].write_ios > 0)
+        q = 0;
+    }
+  if (!(st.have & CGROUPS_STATS_IO))
+    {
+      snprintf (skip_msg, sizeof skip_msg, "no io/blkio controller");
+      q = SKIP;
+    }
+  else if (q != 0)
+    fail ("no io stats for %u:%u", major (sb.st_dev), minor (sb.st_dev));
+out:
+  unlink (path);
+  cgroups_stats_release (&st);
+  if (cg && cgroups_destroy (cg, &err) < 0 && q == 0)
+    q = fail_err ("destroy", &err);
+  berth_err_free (&err);
+  cgroups_free (cg);
+  return q;
+}
+
+/* In the child, which sits alone in a cgroup of its own (berthd.service with Delegate=yes):
+ * creating below it with a limit fails (no internal processes), cgroups_delegate_self moves
+ * it into a leaf, and then it works with the returned root. */
+static int
+delegate_child (void *arg, int rep)
+{
+  struct cgroups_manager *m = NULL;
+  struct cgroups_cgroup *cg = NULL;
+  struct cgroups_resources *r = cgroups_resources_new ();
+  berth_err err = NULL;
+  char *root = NULL;
+  (void)arg;
+
+  cgroups_resources_set_memory_limit (r, 64 << 20);
+  if (cgroups_manager_open (NULL, &m, &err) < 0)
+    {
+      report (rep, "open: %s", berth_err_msg (&err));
+      return 1;
+    }
+  if (cgroups_create (m, NULL, "inner", r, &cg, &err) == 0)
+    {
+      report (rep, "create below a cgroup with processes succeeded");
+      return 1;
+    }
+  if (strstr (berth_err_msg (&err), "Delegate=yes") == NULL)
+    {
+      report (rep, "unexpected error: %s", berth_err_msg (&err));
+      return 1;
+    }
+  berth_err_free (&err);
+  cgroups_manager_free (m);
+  m = NULL;
+  if (cgroups_delegate_self ("supervisor", &root, &err) < 0)
+    {
+      report (rep, "delegate: %s", berth_err_msg (&err));
+      return 1;
+    }
+  if (cgroups_manager_open (root, &m, &err) < 0
+      || cgroups_create (m, NULL, "inner", r, &cg, &err) < 0)
+    {
+      report (rep, "after delegate (root %s): %s", root, berth_err_msg (&err));
+      return 1;
+    }
+  report (rep, "ok %s %s", root, cgroups_path (cg));
+  cgroups_destroy (cg, &err);
+  cgroups_free (cg);
+  cgroups_manager_free (m);
+  cgroups_resources_free (r);
+  free (root);
+  return 0;
+}
+
+static int
+check_delegate (void)
+{
+  berth_err err = NULL;
+  struct cgroups_cgroup *cg = NULL;
+  struct child c;
+  char line[512];
+  int status, q = -1;
+
+  if (cgroups_manager_layout (mgr) != CGROUPS_LAYOUT_UNIFIED)
+    {
+      snprintf (skip_msg, sizeof skip_msg, "the no-internal-processes rule is a cgroup v2 matter");
+      return SKIP;
+    }
+  if (make (NULL, "service", &cg, &err) < 0)
+    return fail_err ("create", &err);
+  if (spawn_in (cg, delegate_child, NULL, &c, &err) < 0)
+    {
+      fail_err ("spawn", &err);
+      goto out;
+    }
+  child_read (&c, line, sizeof line);
+  child_wait (&c, &status);
+  DIAG ("delegate: %s", line);
+  if (strncmp (line, "ok ", 3) != 0 || !WIFEXITED (status) || WEXITSTATUS (status) != 0)
+    {
+      fail ("%s", line);
+      goto out;
+    }
+  q = 0;
+out:
+  if (cg && cgroups_destroy (cg, &err) < 0 && q == 0)
+    q = fail_err ("destroy", &err);
+  berth_err_free (&err);
+  cgroups_free (cg);
+  return q;
+}
+
 /* Fields this host's cgroup version cannot honour fail, naming the field, and leave nothing. */
 static int
 check_refusals (void)
@@ -1203,8 +1403,7 @@ check_refusals (void)
     { "{\"cpu\": {\"realtimeRuntime\": 1000}}", "linux.resources.cpu.realtimeRuntime", false,
       true },
     { "{\"network\": {\"classID\": 5}}", "linux.resources.network", true, true },
-    { "{\"unified\": {\"memory.max\": \"1G\"}}", "linux.resources.unified", true,
-      false },
+    { "{\"unified\": {\"memory.max\": \"1G\"}}", "linux.resources.unified", true, false },
     { "{\"blockIO\": {\"leafWeight\": 500}}", "linux.resources.blockIO.leafWeight", true, true },
     { "{\"hugepageLimits\": [{\"pageSize\": \"3MB\", \"limit\": 0}]}",
       "linux.resources.hugepageLimits", false, true },
@@ -1241,8 +1440,6 @@ check_refusals (void)
     }
   return 0;
 }
-
-static char skip_msg[256];
 
 /* What each field becomes, read back from the files (the table in docs/cgroups.md). */
 static int
@@ -1460,6 +1657,8 @@ main (int argc, char **argv)
     { "kill-sigterm", check_kill_sigterm },
     { "destroy-busy", check_destroy_busy },
     { "stats", check_stats },
+    { "io-stats", check_io_stats },
+    { "delegate", check_delegate },
     { "refusals", check_refusals },
     { "mapping", check_mapping },
     { "hugetlb", check_hugetlb },
