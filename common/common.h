@@ -84,6 +84,10 @@ bool strv_contains (char *const *v, const char *s);
 
 bool str_has_prefix (const char *s, const char *prefix);
 bool str_has_suffix (const char *s, const char *suffix);
+/* Any string (a URL, a source name) as one file name: [A-Za-z0-9._-] are kept, every other
+ * byte and a leading '.' become %XX, so distinct strings never share a name and the result
+ * is never "", "." or "..". Not bounded: check NAME_MAX where it matters. */
+char *berth_name_escape (const char *s);
 
 /* ------------------------------------------------------------------ errors
  * A function that can fail takes `berth_err *err`, returns a negative value and fills

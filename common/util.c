@@ -200,6 +200,31 @@ str_has_suffix (const char *s, const char *suffix)
   return ls >= lx && memcmp (s + ls - lx, suffix, lx) == 0;
 }
 
+char *
+berth_name_escape (const char *s)
+{
+  size_t len = strlen (s);
+  char *out = xmalloc (len * 3 + 4), *p = out;
+
+  if (len == 0)
+    {
+      strcpy (out, "%00");
+      return out;
+    }
+  for (size_t i = 0; i < len; i++)
+    {
+      unsigned char c = (unsigned char) s[i];
+      bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+                  || c == '-' || c == '_' || (c == '.' && i > 0);
+      if (keep)
+        *p++ = (char) c;
+      else
+        p += sprintf (p, "%%%02X", c);
+    }
+  *p = '\0';
+  return out;
+}
+
 static uint64_t
 clock_ns (clockid_t id)
 {

@@ -45,30 +45,14 @@ struct outbox
 
 /* ------------------------------------------------------------------ names */
 
-/* A source name (usually its URL) as one directory name: [A-Za-z0-9._-] kept, the rest
- * (and a leading '.') as %XX, so two names never share a directory. */
 static int
-escape_source_name (const char *name, char **ret, berth_err *err)
+source_dir_name (const char *name, char **ret, berth_err *err)
 {
-  size_t len = strlen (name);
   cleanup_free char *out = NULL;
-  char *p;
 
-  if (len == 0)
+  if (*name == '\0')
     return berth_err_set (err, EINVAL, "outbox: empty source name");
-  out = xmalloc (len * 3 + 1);
-  p = out;
-  for (size_t i = 0; i < len; i++)
-    {
-      unsigned char c = (unsigned char)name[i];
-      bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-                  || c == '-' || c == '_' || (c == '.' && i > 0);
-      if (keep)
-        *p++ = (char)c;
-      else
-        p += sprintf (p, "%%%02X", c);
-    }
-  *p = '\0';
+  out = berth_name_escape (name);
   if (strlen (out) > SOURCE_DIR_MAX)
     return berth_err_set (err, ENAMETOOLONG,
                           "outbox: source name `%s` is too long (%zu bytes escaped, at most %d)",
@@ -290,7 +274,7 @@ source_get (struct outbox *ob, const char *name, struct outbox_source **ret, ber
         return 0;
       }
 
-  r = escape_source_name (name, &dirname, err);
+  r = source_dir_name (name, &dirname, err);
   if (r < 0)
     return r;
   if (mkdirat (ob->dfd, dirname, 0700) == 0)
