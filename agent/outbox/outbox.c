@@ -41,7 +41,16 @@ struct outbox
   char *dir;
   struct outbox_limits limits;
   struct outbox_source *sources;
+  /* Registry of open outboxes: the engine (appending) and each source (reading) open the
+   * same directory and must share one index. Guarded by registry_lock. */
+  struct outbox *next_open;
+  dev_t dev;
+  ino_t ino;
+  unsigned refs;
 };
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct outbox *registry;
 
 /* ------------------------------------------------------------------ names */
 
@@ -314,6 +323,7 @@ outbox_open (const char *dir, const struct outbox_limits *limits, struct outbox 
              berth_err *err)
 {
   struct outbox *ob;
+  struct stat st;
   int dfd;
   int r;
 
@@ -323,14 +333,39 @@ outbox_open (const char *dir, const struct outbox_limits *limits, struct outbox 
   dfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0)
     return berth_err_set (err, errno, "outbox: open `%s`", dir);
+  if (fstat (dfd, &st) < 0)
+    {
+      r = berth_err_set (err, errno, "outbox: stat `%s`", dir);
+      close (dfd);
+      return r;
+    }
 
-  ob = xzalloc (sizeof (*ob));
-  pthread_mutex_init (&ob->lock, NULL);
-  ob->dfd = dfd;
-  ob->dir = xstrdup (dir);
-  ob->limits.max_changes
-      = limits && limits->max_changes ? limits->max_changes : OUTBOX_DEFAULT_MAX_CHANGES;
-  ob->limits.max_bytes = limits && limits->max_bytes ? limits->max_bytes : OUTBOX_DEFAULT_MAX_BYTES;
+  pthread_mutex_lock (&registry_lock);
+  for (ob = registry; ob; ob = ob->next_open)
+    if (ob->dev == st.st_dev && ob->ino == st.st_ino)
+      break;
+  if (ob)
+    {
+      ob->refs++;
+      close (dfd);
+    }
+  else
+    {
+      ob = xzalloc (sizeof (*ob));
+      pthread_mutex_init (&ob->lock, NULL);
+      ob->dfd = dfd;
+      ob->dir = xstrdup (dir);
+      ob->dev = st.st_dev;
+      ob->ino = st.st_ino;
+      ob->refs = 1;
+      ob->limits.max_changes
+          = limits && limits->max_changes ? limits->max_changes : OUTBOX_DEFAULT_MAX_CHANGES;
+      ob->limits.max_bytes
+          = limits && limits->max_bytes ? limits->max_bytes : OUTBOX_DEFAULT_MAX_BYTES;
+      ob->next_open = registry;
+      registry = ob;
+    }
+  pthread_mutex_unlock (&registry_lock);
   *ret = ob;
   return 0;
 }
@@ -338,8 +373,24 @@ outbox_open (const char *dir, const struct outbox_limits *limits, struct outbox 
 void
 outbox_close (struct outbox *ob)
 {
+  struct outbox **pp;
+
   if (ob == NULL)
     return;
+  pthread_mutex_lock (&registry_lock);
+  if (--ob->refs > 0)
+    {
+      pthread_mutex_unlock (&registry_lock);
+      return;
+    }
+  for (pp = &registry; *pp; pp = &(*pp)->next_open)
+    if (*pp == ob)
+      {
+        *pp = ob->next_open;
+        break;
+      }
+  pthread_mutex_unlock (&registry_lock);
+
   while (ob->sources)
     {
       struct outbox_source *s = ob->sources;

@@ -24,7 +24,10 @@ struct outbox_limits
 #define OUTBOX_MAX_CHANGE_BYTES (64 * 1024)
 
 /* Opens (creating it, mode 0700) the outbox directory, e.g. /var/lib/berth/outbox.
- * limits may be NULL. Each source gets a subdirectory named after it (escaped). */
+ * limits may be NULL. Each source gets a subdirectory named after it (escaped).
+ * Opening a directory that is already open in this process returns the same outbox (its
+ * limits are those of the first opener) with one more reference, so the engine that
+ * appends and the sources that read share one index; outbox_close drops a reference. */
 int outbox_open (const char *dir, const struct outbox_limits *limits, struct outbox **ret,
                  berth_err *err);
 void outbox_close (struct outbox *ob);

@@ -512,3 +512,20 @@ Test (outbox, concurrent_appenders_and_reader)
   cr_assert_eq (stats (ob, SRC).pending, 0);
   outbox_close (ob);
 }
+
+Test (outbox, same_directory_shares_one_index)
+{
+  struct outbox *engine = open_ob (NULL), *source = open_ob (NULL);
+  cleanup_json json_object *arr = NULL;
+  berth_err err = NULL;
+
+  cr_assert_eq (engine, source);
+  append (engine, SRC, "t1", "RUNNING");
+  arr = read_all (source, SRC, 0);
+  cr_assert_eq (json_object_array_length (arr), 1);
+  cr_assert_eq (outbox_ack (source, SRC, 1, &err), 0);
+  outbox_close (source);
+  /* Still usable through the other reference. */
+  cr_assert_eq (append (engine, SRC, "t1", "STOPPED"), 2);
+  outbox_close (engine);
+}
