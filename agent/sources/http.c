@@ -61,6 +61,10 @@ struct http_source
   bool stopping;
   char *node_id;
   bool registered;
+  /* The next poll asks for a complete manifest (generation=0): after start and after every
+   * registration, so the engine hears this source's whole desired set once (kubelet's
+   * sources-ready rule) and an endpoint that lost its state cannot leave a node behind. */
+  bool want_complete;
   uint64_t generation;
   struct http_poll_hint hint;
   uint64_t outbox_signal;
@@ -360,6 +364,7 @@ do_register (struct http_source *s, uint64_t *ret_retry_after, bool *ret_rejecte
     }
   pthread_mutex_lock (&s->lock);
   s->registered = true;
+  s->want_complete = true;
   s->stats.registrations++;
   pthread_cond_broadcast (&s->cond);
   pthread_mutex_unlock (&s->lock);
@@ -503,7 +508,7 @@ poll_once (struct http_source *s, uint64_t *ret_retry_after, bool *ret_rejected,
   struct http_response resp = { 0 };
   struct http_manifest m = { 0 };
   cleanup_free char *path = NULL, *msg = NULL;
-  uint64_t generation;
+  uint64_t generation, asked;
   uint32_t wait_s;
   enum persist_result pr;
   int r;
@@ -512,11 +517,12 @@ poll_once (struct http_source *s, uint64_t *ret_retry_after, bool *ret_rejected,
   *ret_rejected = false;
   pthread_mutex_lock (&s->lock);
   generation = s->generation;
+  asked = s->want_complete ? 0 : generation;
   wait_s = s->hint.wait_s;
   pthread_mutex_unlock (&s->lock);
 
   path = xasprintf ("/v1/nodes/%s/assignments?generation=%" PRIu64 "&wait=%" PRIu32, s->node_id,
-                    generation, wait_s);
+                    asked, wait_s);
   r = http_client_request (s->poll_client, "GET", path, NULL, (long)wait_s + LONG_POLL_GRACE_S,
                            &resp, err);
   if (r < 0)
@@ -551,7 +557,9 @@ poll_once (struct http_source *s, uint64_t *ret_retry_after, bool *ret_rejected,
     }
   if (m.has_poll)
     set_hint (s, &m.poll);
-  if (m.generation <= generation)
+  /* The complete manifest asked for after registering may well be the generation the
+   * engine holds: the engine answers -ESTALE, which counts as on disk. */
+  if (m.generation <= asked)
     {
       pthread_mutex_lock (&s->lock);
       s->stats.stale++;
@@ -578,16 +586,19 @@ poll_once (struct http_source *s, uint64_t *ret_retry_after, bool *ret_rejected,
         r = berth_err_set (err, 0, "assignments: generation %" PRIu64 " not persisted: %s", g, msg);
         goto out;
       }
-    {
-      cleanup_err berth_err serr = NULL;
-      if (state_save (s, g, &serr) < 0)
-        /* The engine has it; at worst the next start polls from an older generation and
-         * the engine answers "stale", which moves us forward again. */
-        log_warning ("endpoint %s: %s", s->name, berth_err_msg (&serr));
-    }
+    if (g > generation)
+      {
+        cleanup_err berth_err serr = NULL;
+        if (state_save (s, g, &serr) < 0)
+          /* The engine has it; at worst the next start polls from an older generation and
+           * the engine answers "stale", which moves us forward again. */
+          log_warning ("endpoint %s: %s", s->name, berth_err_msg (&serr));
+      }
     pthread_mutex_lock (&s->lock);
-    s->generation = g;
-    s->stats.generation = g;
+    if (g > s->generation)
+      s->generation = g;
+    s->want_complete = false;
+    s->stats.generation = s->generation;
     s->stats.manifests++;
     pthread_mutex_unlock (&s->lock);
     send_ack (s, g, true, NULL);

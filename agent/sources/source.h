@@ -41,7 +41,11 @@ struct source_update
    * rejected with status -ESTALE: the engine already holds this generation or a newer
    * one, so the http source acknowledges it as on disk and moves its generation forward
    * (docs/control-protocol.md). Any other negative status is a failure to persist, which
-   * the source reports and retries. */
+   * the source reports and retries. The engine calls persisted exactly once for every
+   * update that has one, even one it drops at shutdown (status -ECANCELED): the source's
+   * bookkeeping for opaque is released by that call. A stale update still counts as the
+   * source having reported since start (the http source re-sends its current complete
+   * manifest after every start for exactly that). */
   void (*persisted) (void *opaque, uint64_t generation, int status, const char *msg);
   void *opaque;
 };
