@@ -32,7 +32,8 @@ struct endpoint_node_view
 
 /* The node for a task: a named one (id or hostname; it may be full, the node queues the
  * task), else the live node where it fits with the most free memory, then the most free CPU,
- * then the smallest id. Returns the index, or a negative error saying why none fits. */
+ * then the smallest id. Returns 0 with the index, or -ENOENT (no such named node), -EAGAIN
+ * (no live node) or -ENOSPC (none has room), err saying which. */
 int endpoint_place (const struct endpoint_node_view *nodes, size_t n, const char *wanted,
                     const struct endpoint_reservation *need, size_t *ret_index, berth_err *err);
 

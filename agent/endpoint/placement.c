@@ -146,7 +146,8 @@ endpoint_place (const struct endpoint_node_view *nodes, size_t n, const char *wa
             *ret_index = i;
             return 0;
           }
-      return berth_err_set (err, ENOENT, "no node has the id or hostname `%s`", wanted);
+      berth_err_set (err, 0, "no node has the id or hostname `%s`", wanted);
+      return -ENOENT;
     }
   for (size_t i = 0; i < n; i++)
     {
@@ -173,10 +174,13 @@ endpoint_place (const struct endpoint_node_view *nodes, size_t n, const char *wa
       return 0;
     }
   if (alive == 0)
-    return berth_err_set (err, EAGAIN, "no live node (%zu registered, none seen recently)", n);
-  return berth_err_set (err, ENOSPC,
-                        "no node has room: the task needs %" PRId64 " CPU units and %" PRId64
-                        " MiB; the most free on a live node is %" PRId64 " CPU units and %" PRId64
-                        " MiB",
-                        need->cpu, need->memory_mib, most_cpu, most_mem);
+    {
+      berth_err_set (err, 0, "no live node (%zu registered, none seen recently)", n);
+      return -EAGAIN;
+    }
+  berth_err_set (err, 0,
+                 "no node has room: the task needs %" PRId64 " CPU units and %" PRId64
+                 " MiB; the most free on a live node is %" PRId64 " CPU units and %" PRId64 " MiB",
+                 need->cpu, need->memory_mib, most_cpu, most_mem);
+  return -ENOSPC;
 }

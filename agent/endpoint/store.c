@@ -1037,7 +1037,7 @@ endpoint_store_submit (struct endpoint_store *st, json_object *body, struct endp
   r = endpoint_place (views, n, wanted, &need, &chosen, &err);
   if (r < 0)
     {
-      if (berth_err_code (&err) == ENOENT)
+      if (r == -ENOENT)
         endpoint_reply_error (ret, 404, "NodeUnknown", "submit: %s", berth_err_msg (&err));
       else
         endpoint_reply_error (ret, 409, "NoRoom", "submit: %s", berth_err_msg (&err));
