@@ -265,7 +265,8 @@ source_load (struct outbox_source *s, berth_err *err)
     }
   if (errno != 0)
     return berth_err_set (err, errno, "outbox `%s`: readdir", s->name);
-  qsort (s->entries, s->n_entries, sizeof (*s->entries), cmp_entry_seq);
+  if (s->n_entries > 1)
+    qsort (s->entries, s->n_entries, sizeof (*s->entries), cmp_entry_seq);
   return 0;
 }
 

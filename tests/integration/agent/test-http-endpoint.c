@@ -134,6 +134,7 @@ struct proc
 {
   pid_t pid;
   int port;
+  bool endpoint; /* berth-endpoint: must exit 0 on SIGTERM (ASan's leak check included) */
 };
 
 static struct proc procs[8];
@@ -148,6 +149,13 @@ proc_stop (struct proc *p)
   kill (p->pid, SIGTERM);
   waitpid (p->pid, &status, 0);
   p->pid = 0;
+  if (p->endpoint && !(WIFEXITED (status) && WEXITSTATUS (status) == 0))
+    {
+      cleanup_free char *cmd = xasprintf ("cat %s/endpoint.log >&2", tmp);
+      if (system (cmd) < 0)
+        perror ("system");
+      cr_assert_fail ("berth-endpoint ended with status 0x%x on SIGTERM", status);
+    }
 }
 
 /* Runs argv with fd 3 as the write end of a pipe and waits for "ready" on it. false when the
@@ -234,7 +242,7 @@ ep_start (const struct ep_opts *o)
       if (spawn_ready (argv, log, &pid))
         {
           cr_assert_lt (n_procs, ARRAY_SIZE (procs));
-          procs[n_procs] = (struct proc){ pid, port };
+          procs[n_procs] = (struct proc){ pid, port, true };
           return n_procs++;
         }
       cr_assert_eq (o->port, 0, "berth-endpoint could not start on its old port %d", port);
