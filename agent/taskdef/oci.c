@@ -630,6 +630,11 @@ taskdef_container_oci_spec (const struct taskdef *td, size_t idx,
   jlinux = obj_child (spec, "linux");
   resources = obj_child (jlinux, "resources");
   mounts = json_object_object_get (spec, "mounts");
+  if (mounts == NULL)
+    {
+      mounts = json_object_new_array ();
+      json_object_object_add (spec, "mounts", mounts);
+    }
 
   /* process */
   args = container_args (c, image, c->init_process ? TASKDEF_INIT_CONTAINER_PATH : NULL);
