@@ -344,7 +344,9 @@ int ic_registry_init (struct ic_registry *reg, struct imagecache_store *s, struc
 void ic_registry_clear (struct ic_registry *reg);
 /* HEAD (head) or GET of manifests/<reference> with the Accept list. A GET's body is
  * checked against Docker-Content-Digest (and against reference when it is a digest);
- * *ret_digest is the digest of the body (GET) or the header (HEAD; NULL when absent). */
+ * *ret_digest is the digest of the body (GET) or the header (HEAD; NULL when absent).
+ * A HEAD that fails is repeated as a GET (for the registry's message, or because HEAD
+ * is not served): then *ret_body is set (when ret_body is not NULL) and checked. */
 int ic_registry_manifest (struct ic_registry *reg, const char *reference, bool head,
                           char **ret_body, size_t *ret_len, char **ret_content_type,
                           char **ret_digest, berth_err *err);

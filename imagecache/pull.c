@@ -247,8 +247,10 @@ pull_remote (struct imagecache_store *s, struct ic_ctx *ctx, const struct imagec
     }
   else
     {
-      r = ic_registry_manifest (&reg, ref->tag, true, NULL, NULL, NULL, &top_digest, err);
-      if (r == 0 && top_digest && ic_blob_exists (s, top_digest, NULL))
+      r = ic_registry_manifest (&reg, ref->tag, true, &top, &top_len, &top_type, &top_digest, err);
+      if (r == 0 && top)
+        r = ic_blob_write (s, top_digest, top, top_len, err); /* HEAD fell back to GET */
+      else if (r == 0 && top_digest && ic_blob_exists (s, top_digest, NULL))
         r = get_document (s, &reg, top_digest, &top, &top_len, &top_type, err);
       else if (r == 0)
         {

@@ -285,6 +285,18 @@ ic_registry_manifest (struct ic_registry *reg, const char *reference, bool head,
   r = registry_call (reg, url, &req, &resp, what, err);
   if (r < 0)
     goto out;
+  if (resp.status != 200 && head)
+    {
+      /* A HEAD answer has no body, so no message: ask again with GET, which either says
+         why (a 404's "manifest unknown") or works where HEAD is not served. */
+      head = false;
+      free (what);
+      what = xasprintf ("GET manifest %s:%s", reg->repository, reference);
+      req.method = "GET";
+      r = registry_call (reg, url, &req, &resp, what, err);
+      if (r < 0)
+        goto out;
+    }
   if (resp.status != 200)
     {
       r = status_error (reg, what, &resp, err);
@@ -301,7 +313,10 @@ ic_registry_manifest (struct ic_registry *reg, const char *reference, bool head,
     {
       *ret_digest = steal_pointer (&resp.docker_digest);
       if (ret_content_type)
-        *ret_content_type = steal_pointer (&resp.content_type);
+        {
+          free (*ret_content_type);
+          *ret_content_type = steal_pointer (&resp.content_type);
+        }
       r = 0;
       goto out;
     }
@@ -320,10 +335,16 @@ ic_registry_manifest (struct ic_registry *reg, const char *reference, bool head,
       goto out;
     }
   *ret_digest = xstrdup (got);
-  *ret_len = resp.body_len;
-  *ret_body = resp.body ? steal_pointer (&resp.body) : xstrdup ("");
+  if (ret_body)
+    {
+      *ret_len = resp.body_len;
+      *ret_body = resp.body ? steal_pointer (&resp.body) : xstrdup ("");
+    }
   if (ret_content_type)
-    *ret_content_type = steal_pointer (&resp.content_type);
+    {
+      free (*ret_content_type);
+      *ret_content_type = steal_pointer (&resp.content_type);
+    }
   r = 0;
 out:
   ic_response_clear (&resp);

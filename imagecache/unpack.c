@@ -150,6 +150,8 @@ detect (struct decomp *d)
       d->gz = xzalloc (sizeof *d->gz);
       isal_inflate_init (d->gz);
       d->gz->crc_flag = ISAL_GZIP;
+      d->gz->next_in = d->in + d->in_pos;
+      d->gz->avail_in = (uint32_t)(d->in_len - d->in_pos);
     }
   else if (d->kind == IC_COMPRESSION_ZSTD)
     {

@@ -6,6 +6,10 @@
 
 static const struct berth_command commands[] = {
   { "network", "create, list, inspect, delete and reconcile task networks", cmd_network },
+  { "pull", "pull an image into the image store", cmd_pull },
+  { "images", "list the images in the store", cmd_images },
+  { "rmi", "remove images from the store", cmd_rmi },
+  { "image", "image store: inspect, import, gc, check, mount", cmd_image },
   { NULL, NULL, NULL },
 };
 

@@ -11,5 +11,9 @@ struct berth_command
 };
 
 int cmd_network (int argc, char **argv);
+int cmd_pull (int argc, char **argv);
+int cmd_images (int argc, char **argv);
+int cmd_rmi (int argc, char **argv);
+int cmd_image (int argc, char **argv);
 
 #endif
