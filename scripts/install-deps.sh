@@ -9,7 +9,7 @@ BUILD_PKGS=(
   libjson-c-dev libseccomp-dev libcap-dev libbpf-dev bpftool
   libcurl4-openssl-dev libssl-dev libarchive-dev libmnl-dev libnftables-dev
   libmicrohttpd-dev libisal-dev libzstd-dev zlib1g-dev libcriterion-dev
-  libclang-rt-14-dev
+  libclang-rt-14-dev musl-tools
 )
 TEST_PKGS=(
   busybox-static docker-registry apache2-utils python3 openssl curl jq
