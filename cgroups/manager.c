@@ -623,10 +623,10 @@ cgroups_manager_remove_root (struct cgroups_manager *m, berth_err *err)
 int
 cgroups_delegate_self (const char *leaf, char **ret_root, berth_err *err)
 {
-  cleanup_free char *proc = NULL, *mountinfo = NULL, *norm = NULL;
+  cleanup_free char *norm = NULL;
   struct cgroups_manager *m = NULL;
   struct cg_hier *h;
-  cleanup_free char *rel = NULL, *procs = NULL;
+  cleanup_free char *rel = NULL;
   cleanup_close int dfd = -1, leaf_fd = -1;
   int r;
 

@@ -16,6 +16,9 @@
  * the error instead (the verifier's complaint, when there is one). */
 static __thread char last_msg[512];
 
+static int capture_print (enum libbpf_print_level level, const char *fmt, va_list ap)
+    BERTH_PRINTF (2, 0);
+
 static int
 capture_print (enum libbpf_print_level level, const char *fmt, va_list ap)
 {
