@@ -156,6 +156,21 @@ taskdef_start_order (const struct taskdef *td, size_t *ret)
     abort ();
 }
 
+void
+taskdef_resources (const struct taskdef *td, uint32_t *ret_cpu_units, uint64_t *ret_memory_mib)
+{
+  uint64_t cpu = 0, mem = 0;
+  for (size_t i = 0; i < td->n_containers; i++)
+    {
+      const struct taskdef_container *c = &td->containers[i];
+      cpu += c->cpu;
+      mem += c->memory_reservation_mib ? c->memory_reservation_mib : c->memory_mib;
+    }
+  /* The parser keeps the containers' sum within the task's values, so it fits. */
+  *ret_cpu_units = td->cpu ? td->cpu : (uint32_t)cpu;
+  *ret_memory_mib = td->memory_mib ? td->memory_mib : mem;
+}
+
 const char *
 taskdef_network_mode_name (enum taskdef_network_mode m)
 {

@@ -261,6 +261,12 @@ const struct taskdef_container *taskdef_container_find (const struct taskdef *td
  * otherwise the order of the document). ret has td->n_containers entries. Stop in reverse. */
 void taskdef_start_order (const struct taskdef *td, size_t *ret);
 
+/* What the task reserves on the host, for the resource ledger (ECS semantics): the task's
+ * cpu, else the sum of its containers' cpu; the task's memory, else the sum over its
+ * containers of memoryReservation, else memory. */
+void taskdef_resources (const struct taskdef *td, uint32_t *ret_cpu_units,
+                        uint64_t *ret_memory_mib);
+
 const char *taskdef_network_mode_name (enum taskdef_network_mode m);
 const char *taskdef_dep_condition_name (enum taskdef_dep_condition c);
 const char *taskdef_pull_policy_name (enum taskdef_pull_policy p);

@@ -912,3 +912,26 @@ Test (taskdef, seed_corpus)
       taskdef_free (td);
     }
 }
+
+Test (taskdef, resources_for_the_ledger)
+{
+  uint32_t cpu;
+  uint64_t mem;
+  {
+    cleanup_taskdef struct taskdef *td
+        = parse_ok ("{'family':'f','containerDefinitions':[{'name':'a','image':'i','cpu':100,"
+                    "'memory':64,'memoryReservation':32},{'name':'b','image':'i','cpu':28,"
+                    "'memory':16}]}");
+    taskdef_resources (td, &cpu, &mem);
+    cr_assert_eq (cpu, 128);
+    cr_assert_eq (mem, 48);
+  }
+  {
+    cleanup_taskdef struct taskdef *td
+        = parse_ok ("{'family':'f','cpu':'0.5 vCPU','memory':'1GB','containerDefinitions':["
+                    "{'name':'a','image':'i','cpu':100}]}");
+    taskdef_resources (td, &cpu, &mem);
+    cr_assert_eq (cpu, 512);
+    cr_assert_eq (mem, 1024);
+  }
+}
