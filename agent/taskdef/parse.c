@@ -540,7 +540,9 @@ parse_tmpfs (struct taskdef_container *c, json_object *lp, const char *path, ber
           if (eq != NULL && eq[1] != '\0')
             {
               cleanup_free char *k = xstrndup (o, (size_t)(eq - o));
-              if (in_list (tmpfs_value_options, k))
+              /* A ',' in a value would smuggle in another mount option. */
+              if (in_list (tmpfs_value_options, k) && strchr (eq + 1, ',') == NULL
+                  && !has_space_or_control (eq + 1))
                 continue;
               if (strcmp (k, "size") == 0)
                 return berth_err_set (err, 0,
@@ -1240,6 +1242,24 @@ parse_container (struct taskdef *td, struct taskdef_container *c, json_object *o
   if (field (obj, "dockerLabels") != NULL
       && (r = bjson_get_string_map (obj, path, "dockerLabels", 0, &c->labels, err)) < 0)
     return r;
+  for (size_t i = 0; c->labels && c->labels[i]; i++)
+    {
+      /* Stored as "key=value": a key with '=' (or an empty one) would be split wrongly. */
+      size_t klen = strcspn (c->labels[i], "=");
+      const char *value = c->labels[i] + klen + 1;
+      cleanup_free char *key = xstrndup (c->labels[i], klen);
+      json_object *jl = json_object_object_get (obj, "dockerLabels"), *jv = NULL;
+      if (klen == 0 || !json_object_object_get_ex (jl, key, &jv)
+          || strcmp (json_object_get_string (jv), value) != 0
+          || strlen (json_object_get_string (jv)) != (size_t)json_object_get_string_len (jv))
+        {
+          cleanup_free char *kp = bjson_path_key (path, "dockerLabels");
+          return berth_err_set (err, 0,
+                                "%s: label `%s` has an empty key, a '=' in its key or "
+                                "a NUL in its value",
+                                kp, c->labels[i]);
+        }
+    }
   if ((r = parse_ulimits (c, obj, path, err)) < 0)
     return r;
   if ((r = parse_log (c, obj, path, err)) < 0)

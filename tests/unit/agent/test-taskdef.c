@@ -762,6 +762,16 @@ Test (taskdef, container_scalars)
                "containerDefinitions[0].command[1]: expected a string, got an integer");
   parse_fails (C1 (",'dockerLabels':{'a':1}"),
                "containerDefinitions[0].dockerLabels.a: expected a string, got an integer");
+  parse_fails (C1 (",'dockerLabels':{'a=b':'c'}"),
+               "containerDefinitions[0].dockerLabels: label `a=b=c` has an empty key, a '=' in "
+               "its key or a NUL in its value");
+  parse_fails (C1 (",'dockerLabels':{'':'c'}"),
+               "containerDefinitions[0].dockerLabels: label `=c` has an empty key, a '=' in its "
+               "key or a NUL in its value");
+  parse_fails (C1 (",'linuxParameters':{'tmpfs':[{'containerPath':'/t','size':1,"
+                   "'mountOptions':['mode=1777,size=9g']}]}"),
+               "containerDefinitions[0].linuxParameters.tmpfs[0].mountOptions[0]: "
+               "`mode=1777,size=9g` is not a tmpfs mount option berth accepts");
   parse_fails (C1 (",'versionConsistency':'maybe'"),
                "containerDefinitions[0].versionConsistency: `maybe` is not enabled or disabled");
   parse_fails (C1 (",'privileged':1"),
