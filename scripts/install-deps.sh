@@ -8,7 +8,7 @@ BUILD_PKGS=(
   gcc clang llvm lld meson ninja-build pkg-config git
   libjson-c-dev libseccomp-dev libcap-dev libbpf-dev bpftool
   libcurl4-openssl-dev libssl-dev libarchive-dev libmnl-dev libnftables-dev
-  libmicrohttpd-dev libisal-dev libzstd-dev zlib1g-dev libcriterion-dev
+  libmicrohttpd-dev libgnutls28-dev libsqlite3-dev libisal-dev libzstd-dev zlib1g-dev libcriterion-dev
   libclang-rt-14-dev musl-tools
 )
 TEST_PKGS=(

@@ -683,7 +683,7 @@ send_batch (struct http_source *s, size_t *batch_max, uint64_t *ret_retry_after,
   cleanup_json json_object *changes = NULL, *body = NULL;
   cleanup_free char *path = NULL;
   struct http_response resp = { 0 };
-  uint64_t acked, last;
+  uint64_t acked, first, last;
   size_t n;
   enum send_result res = SEND_FAILED;
   int r;
@@ -698,6 +698,8 @@ send_batch (struct http_source *s, size_t *batch_max, uint64_t *ret_retry_after,
     return SEND_IDLE;
   {
     json_object *v;
+    json_object_object_get_ex (json_object_array_get_idx (changes, 0), "seq", &v);
+    first = json_object_get_uint64 (v);
     json_object_object_get_ex (json_object_array_get_idx (changes, n - 1), "seq", &v);
     last = json_object_get_uint64 (v);
   }
@@ -735,10 +737,29 @@ send_batch (struct http_source *s, size_t *batch_max, uint64_t *ret_retry_after,
       berth_err_wrap (err, "state changes");
       goto out;
     }
+  if (acked < first)
+    {
+      /* Nothing of the batch taken: sending it again at once would spin. */
+      *ret_rejected = true;
+      berth_err_set (err, 0,
+                     "state changes: the endpoint acknowledged up to %" PRIu64 ", none of %" PRIu64
+                     "..%" PRIu64,
+                     acked, first, last);
+      goto out;
+    }
   if (acked < last)
     log_warning ("endpoint %s: acknowledged state changes up to %" PRIu64 " of %" PRIu64
                  ": sending the rest again",
                  s->name, acked, last);
+  /* Never more than was sent: an endpoint that claims changes this node has not sent yet
+   * must not make the outbox drop them. */
+  if (acked > last)
+    {
+      log_warning ("endpoint %s: acknowledged state changes up to %" PRIu64
+                   " but was sent up to %" PRIu64,
+                   s->name, acked, last);
+      acked = last;
+    }
   r = outbox_ack (s->outbox, s->name, acked, err);
   if (r < 0)
     goto out;

@@ -11,6 +11,9 @@ Registration always succeeds (node_id echoed) unless MODE says otherwise. Modes:
   unavailable  register answers 503, no Retry-After
   retry-after  register answers 503 with Retry-After: 1
   hint         register hints min_interval_ms=300; assignments answer 204 at once
+  ack-none     state changes are answered with acked_seq 0 (nothing taken)
+  ack-beyond   state changes are answered, 0.5 s late, with acked_seq 1000 above the
+               batch's last
 """
 import json
 import os
@@ -78,6 +81,12 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(200, b'{"protocol":1}')
         if self.path.endswith("/state-changes"):
             last = body["changes"][-1]["seq"] if body["changes"] else 0
+            if MODE == "ack-none":
+                last = 0
+            elif MODE == "ack-beyond":
+                # Late, so that the agent holds newer, unsent changes when this arrives.
+                time.sleep(0.5)
+                last += 1000
             return self.reply(200, json.dumps({"protocol": 1, "acked_seq": last}).encode())
         return self.reply(404, b"{}")
 

@@ -1054,3 +1054,78 @@ Test (http_endpoint, poll_rate_hint_honoured)
   cr_assert_eq (stats (&s).failures, 0, "204 answers are not failures");
   src_stop (&s);
 }
+
+Test (http_endpoint, endpoint_taking_nothing_is_backed_off)
+{
+  cleanup_free char *log = NULL, *outbox_dir = xasprintf ("%s/agent/outbox", tmp);
+  size_t f = fault_start ("ack-none", &log);
+  struct outbox *ob = NULL;
+  berth_err err = NULL;
+  uint64_t t[8];
+  struct src s;
+
+  src_start (
+      &(struct src_opts){
+          .port = procs[f].port, .backoff_base_ms = 40, .backoff_cap_ms = 2000, .rng = fixed_rng },
+      &s);
+  cr_assert_eq (outbox_open (outbox_dir, NULL, &ob, &err), 0);
+  cr_assert (wait_for (registered_n, &(struct want){ &s, 0, 1 }));
+  emit (&s, ob, "t-x", "PENDING");
+  cr_assert (wait_for (log_has_n, &(struct logwant){ log, "/state-changes", 5 }));
+  log_lines (log, "/state-changes", t, ARRAY_SIZE (t));
+  for (size_t k = 1; k < 5; k++)
+    cr_assert_geq (t[k] - t[k - 1],
+                   http_backoff_delay_ms ((unsigned)k, 40, 2000, 1000003) * 1000000u,
+                   "state changes resent without backoff");
+  cr_assert (strstr (stats (&s).last_error, "none of 1..1") != NULL, "%s", stats (&s).last_error);
+  {
+    struct outbox_stats ost;
+    cr_assert_eq (outbox_get_stats (ob, s.url, &ost, &err), 0);
+    cr_assert_eq (ost.pending, 1, "a change nobody took was dropped");
+  }
+  src_stop (&s);
+  outbox_close (ob);
+}
+
+struct obwant
+{
+  struct outbox *ob;
+  const char *url;
+};
+
+static bool
+outbox_drained (void *p)
+{
+  struct obwant *w = p;
+  struct outbox_stats ost;
+  berth_err err = NULL;
+  cr_assert_eq (outbox_get_stats (w->ob, w->url, &ost, &err), 0);
+  return ost.pending == 0;
+}
+
+Test (http_endpoint, endpoint_acking_beyond_what_was_sent)
+{
+  cleanup_free char *log = NULL, *outbox_dir = xasprintf ("%s/agent/outbox", tmp);
+  size_t f = fault_start ("ack-beyond", &log);
+  struct outbox *ob = NULL;
+  struct outbox_stats ost;
+  berth_err err = NULL;
+  struct src s;
+
+  src_start (&(struct src_opts){ .port = procs[f].port }, &s);
+  cr_assert_eq (outbox_open (outbox_dir, NULL, &ob, &err), 0);
+  cr_assert (wait_for (registered_n, &(struct want){ &s, 0, 1 }));
+  emit (&s, ob, "t-x", "PENDING");
+  /* The endpoint has the first batch and answers it late, claiming seq 1001: the two
+   * changes made meanwhile were never sent and must survive that claim. */
+  cr_assert (wait_for (log_has_n, &(struct logwant){ log, "/state-changes", 1 }));
+  emit (&s, ob, "t-x", "RUNNING");
+  emit (&s, ob, "t-x", "STOPPED");
+  cr_assert (wait_for (outbox_drained, &(struct obwant){ ob, s.url }));
+  cr_assert_eq (outbox_get_stats (ob, s.url, &ost, &err), 0);
+  cr_assert_eq (ost.acked_seq, 3, "acknowledged up to %" PRIu64 ": unsent changes were dropped",
+                ost.acked_seq);
+  cr_assert_geq (log_lines (log, "/state-changes", NULL, 0), 2);
+  src_stop (&s);
+  outbox_close (ob);
+}
