@@ -47,6 +47,7 @@ struct endpoint_store_options
   uint64_t liveness_ms; /* a node is alive when seen this recently */
 };
 
+/* state_dir NULL: an in-memory store that keeps nothing (for the fuzz target). */
 int endpoint_store_open (const char *state_dir, const struct endpoint_store_options *opts,
                          struct endpoint_store **ret, berth_err *err);
 void endpoint_store_close (struct endpoint_store *st);

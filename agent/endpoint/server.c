@@ -436,8 +436,7 @@ on_completed (void *cls BERTH_UNUSED, struct MHD_Connection *c BERTH_UNUSED, voi
   *con_cls = NULL;
 }
 
-static void
-on_mhd_log (void *cls BERTH_UNUSED, const char *fmt, va_list ap)
+static void BERTH_PRINTF (2, 0) on_mhd_log (void *cls BERTH_UNUSED, const char *fmt, va_list ap)
 {
   cleanup_free char *msg = NULL;
   size_t n;
@@ -454,7 +453,9 @@ on_mhd_log (void *cls BERTH_UNUSED, const char *fmt, va_list ap)
 static struct MHD_Daemon *
 start_daemon (struct endpoint_server *srv, struct listener *l, int fd, bool v6, bool tls)
 {
-  unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD
+  /* poll(), not the default select(), in each connection's thread: select() cannot watch an
+   * fd above 1023, which a busy endpoint reaches. */
+  unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL
                    | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) | (tls ? MHD_USE_TLS : 0);
   struct MHD_OptionItem opts[12];
   size_t n = 0;

@@ -208,10 +208,15 @@ endpoint_store_open (const char *state_dir, const struct endpoint_store_options 
   pthread_condattr_t ca;
   int r;
 
-  r = berth_mkdir_p (state_dir, 0700, err);
-  if (r < 0)
-    return r;
-  path = xasprintf ("%s/%s", state_dir, DB_FILE);
+  if (state_dir)
+    {
+      r = berth_mkdir_p (state_dir, 0700, err);
+      if (r < 0)
+        return r;
+      path = xasprintf ("%s/%s", state_dir, DB_FILE);
+    }
+  else
+    path = xstrdup (":memory:");
   st = xzalloc (sizeof (*st));
   st->opts = *opts;
   pthread_mutex_init (&st->lock, NULL);
@@ -231,8 +236,9 @@ endpoint_store_open (const char *state_dir, const struct endpoint_store_options 
   /* WAL + FULL: a commit is on disk (the WAL fsynced) before the reply that acknowledges
    * it is sent. */
   if ((r = db_exec (st,
-                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                    "PRAGMA foreign_keys=ON;",
+                    state_dir ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                                "PRAGMA foreign_keys=ON;"
+                              : "PRAGMA foreign_keys=ON;",
                     err))
           < 0
       || (r = db_exec (st, schema, err)) < 0
