@@ -14,11 +14,13 @@ struct endpoint_reservation
 {
   int64_t cpu;        /* CPU units (1024 per core) */
   int64_t memory_mib; /* MiB */
+  char arch[16];      /* node "arch" the task needs (runtimePlatform), "" for any */
 };
 
-/* What a task definition reserves: the task-level cpu/memory when set (ECS strings such as
- * "256", "1 vCPU", "512", "1GB", or integers), else the sum of its containers' cpu and
- * memory (or memoryReservation). Errors name the JSON path under "definition". */
+/* Validates a task definition with the node's own parser (agent/taskdef) and says what it
+ * reserves (taskdef_resources: the task-level cpu/memory, else its containers' sum) and
+ * which architecture it needs (runtimePlatform.cpuArchitecture). Errors name the JSON path
+ * under "definition". */
 int endpoint_task_reservation (json_object *definition, struct endpoint_reservation *ret,
                                berth_err *err);
 
@@ -26,14 +28,16 @@ struct endpoint_node_view
 {
   const char *node_id;
   const char *hostname;
-  bool alive; /* seen within the liveness window */
+  const char *arch; /* its "arch" attribute; NULL when it did not say */
+  bool alive;       /* seen within the liveness window */
   int64_t free_cpu, free_memory_mib;
 };
 
 /* The node for a task: a named one (id or hostname; it may be full, the node queues the
  * task), else the live node where it fits with the most free memory, then the most free CPU,
- * then the smallest id. Returns 0 with the index, or -ENOENT (no such named node), -EAGAIN
- * (no live node) or -ENOSPC (none has room), err saying which. */
+ * then the smallest id; only nodes of the architecture the task needs. Returns 0 with the
+ * index, or -ENOENT (no such named node), -EINVAL (the named node has another architecture),
+ * -EAGAIN (no live node) or -ENOSPC (none has room), err saying which. */
 int endpoint_place (const struct endpoint_node_view *nodes, size_t n, const char *wanted,
                     const struct endpoint_reservation *need, size_t *ret_index, berth_err *err);
 

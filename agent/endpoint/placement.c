@@ -2,130 +2,76 @@
  * memory strings, or the sum of its containers) and which node gets it. */
 #include "endpoint.h"
 
-#include <strings.h>
+#include "agent/taskdef/taskdef.h"
 
-/* "0.25", "2", "1.5" -> thousandths; at most 3 fraction digits, no sign, no exponent. */
-static bool
-parse_decimal_milli (const char *s, size_t n, int64_t *ret)
+/* ECS runtimePlatform.cpuArchitecture -> the node attribute "arch" (uname -m). */
+static const struct
 {
-  int64_t whole = 0, frac = 0;
-  size_t i = 0, fd = 0;
-  bool any = false;
-
-  for (; i < n && s[i] >= '0' && s[i] <= '9'; i++, any = true)
-    {
-      if (whole > INT64_MAX / 10000)
-        return false;
-      whole = whole * 10 + (s[i] - '0');
-    }
-  if (i < n && s[i] == '.')
-    for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++, fd++, any = true)
-      {
-        if (fd >= 3)
-          return false;
-        frac = frac * 10 + (s[i] - '0');
-      }
-  if (!any || i != n)
-    return false;
-  for (; fd < 3; fd++)
-    frac *= 10;
-  *ret = whole * 1000 + frac;
-  return true;
-}
-
-/* An ECS amount: an integer, or a string "<decimal>[ ]<unit>" where unit_scale gives the
- * multiplier of each accepted unit (NULL unit: the bare number, which must be whole). */
-struct unit
-{
-  const char *name;
-  int64_t scale;
-};
+  const char *ecs, *uname;
+} arches[] = { { "X86_64", "x86_64" }, { "ARM64", "aarch64" } };
 
 static int
-parse_amount (json_object *v, const char *path, const struct unit *units, const char *what,
-              int64_t *ret, berth_err *err)
+runtime_platform (json_object *def, char *ret_arch, size_t len, berth_err *err)
 {
-  const char *s, *end;
-  size_t numlen;
-  int64_t milli;
+  json_object *rp;
+  const char *s;
+  int r;
 
-  if (json_object_is_type (v, json_type_int))
-    return bjson_value_int64 (v, path, 0, INT32_MAX, ret, err);
-  if (!json_object_is_type (v, json_type_string))
-    return berth_err_set (err, 0, "%s: expected a string or an integer, got %s", path,
-                          bjson_type_name (json_object_get_type (v)));
-  s = json_object_get_string (v);
-  for (end = s; (*end >= '0' && *end <= '9') || *end == '.'; end++)
-    ;
-  numlen = (size_t)(end - s);
-  while (*end == ' ')
-    end++;
-  if (!parse_decimal_milli (s, numlen, &milli))
-    goto bad;
-  for (const struct unit *u = units; u->name; u++)
-    if (strcasecmp (end, u->name) == 0)
+  ret_arch[0] = '\0';
+  r = bjson_get (def, "definition", "runtimePlatform", json_type_object, 0, &rp, err);
+  if (r <= 0)
+    return r;
+  r = bjson_get_string (rp, "definition.runtimePlatform", "operatingSystemFamily", 0, &s, err);
+  if (r < 0)
+    return r;
+  if (r > 0 && strcmp (s, "LINUX") != 0)
+    return berth_err_set (err, 0,
+                          "definition.runtimePlatform.operatingSystemFamily: \"%s\": berth "
+                          "nodes run LINUX",
+                          s);
+  r = bjson_get_string (rp, "definition.runtimePlatform", "cpuArchitecture", 0, &s, err);
+  if (r <= 0)
+    return r;
+  for (size_t i = 0; i < ARRAY_SIZE (arches); i++)
+    if (strcmp (s, arches[i].ecs) == 0)
       {
-        if (u->scale == 1 && milli % 1000 != 0)
-          goto bad;
-        *ret = milli * u->scale / 1000;
-        if (*ret > INT32_MAX)
-          goto bad;
+        snprintf (ret_arch, len, "%s", arches[i].uname);
         return 0;
       }
-bad:
-  return berth_err_set (err, 0, "%s: \"%s\" is not %s", path, s, what);
+  return berth_err_set (err, 0,
+                        "definition.runtimePlatform.cpuArchitecture: \"%s\" is not X86_64 or "
+                        "ARM64",
+                        s);
 }
-
-static const struct unit cpu_units[] = { { "", 1 }, { "vcpu", 1024 }, { NULL, 0 } };
-static const struct unit mem_units[]
-    = { { "", 1 }, { "mb", 1 }, { "mib", 1 }, { "gb", 1024 }, { "gib", 1024 }, { NULL, 0 } };
 
 int
 endpoint_task_reservation (json_object *def, struct endpoint_reservation *ret, berth_err *err)
 {
+  cleanup_json json_object *copy = NULL;
   struct endpoint_reservation r = { 0 };
-  json_object *v, *containers;
-  bool task_cpu = false, task_mem = false;
+  struct taskdef *td = NULL;
+  uint32_t cpu;
+  uint64_t mem;
   int q;
 
-  if ((q = bjson_expect (def, "definition", json_type_object, err)) < 0)
+  if ((q = bjson_expect (def, "definition", json_type_object, err)) < 0
+      || (q = runtime_platform (def, r.arch, sizeof (r.arch), err)) < 0)
     return q;
-  if (json_object_object_get_ex (def, "cpu", &v))
-    {
-      if ((q = parse_amount (v, "definition.cpu", cpu_units, "a CPU amount (\"256\", \"1 vCPU\")",
-                             &r.cpu, err))
-          < 0)
-        return q;
-      task_cpu = true;
-    }
-  if (json_object_object_get_ex (def, "memory", &v))
-    {
-      if ((q = parse_amount (v, "definition.memory", mem_units,
-                             "a memory amount (\"512\", \"1GB\")", &r.memory_mib, err))
-          < 0)
-        return q;
-      task_mem = true;
-    }
-  q = bjson_get (def, "definition", "containerDefinitions", json_type_array, BJSON_REQUIRED,
-                 &containers, err);
+  /* The node's own parser decides what a definition means, so placement reserves exactly
+   * what the node's resource ledger will. runtimePlatform is left out of that check: the
+   * parser holds it against the architecture berth-endpoint was built for, while here it
+   * chooses among nodes of any architecture. */
+  copy = json_object_new_object ();
+  json_object_object_foreach (def, key, val)
+    if (strcmp (key, "runtimePlatform") != 0)
+      json_object_object_add (copy, key, json_object_get (val));
+  q = taskdef_parse_json (copy, &td, err);
   if (q < 0)
-    return q;
-  for (size_t i = 0; i < json_object_array_length (containers); i++)
-    {
-      json_object *c = json_object_array_get_idx (containers, i);
-      cleanup_free char *path = bjson_path_index ("definition.containerDefinitions", i);
-      int64_t cpu = 0, mem = 0, res = 0;
-
-      if ((q = bjson_expect (c, path, json_type_object, err)) < 0
-          || (q = bjson_get_int64 (c, path, "cpu", 0, 0, INT32_MAX, &cpu, err)) < 0
-          || (q = bjson_get_int64 (c, path, "memory", 0, 0, INT32_MAX, &mem, err)) < 0
-          || (q = bjson_get_int64 (c, path, "memoryReservation", 0, 0, INT32_MAX, &res, err)) < 0)
-        return q;
-      if (!task_cpu)
-        r.cpu += cpu;
-      if (!task_mem)
-        r.memory_mib += res ? res : mem;
-    }
+    return berth_err_wrap (err, "definition");
+  taskdef_resources (td, &cpu, &mem);
+  taskdef_free (td);
+  r.cpu = cpu;
+  r.memory_mib = mem > INT64_MAX ? INT64_MAX : (int64_t)mem;
   *ret = r;
   return 0;
 }
@@ -143,6 +89,13 @@ endpoint_place (const struct endpoint_node_view *nodes, size_t n, const char *wa
         if (strcmp (nodes[i].node_id, wanted) == 0
             || (nodes[i].hostname && strcmp (nodes[i].hostname, wanted) == 0))
           {
+            if (need->arch[0] && (nodes[i].arch == NULL || strcmp (nodes[i].arch, need->arch) != 0))
+              {
+                berth_err_set (err, 0, "node `%s` is %s; the task's runtimePlatform needs %s",
+                               wanted, nodes[i].arch ? nodes[i].arch : "of unknown architecture",
+                               need->arch);
+                return -EINVAL;
+              }
             *ret_index = i;
             return 0;
           }
@@ -153,6 +106,8 @@ endpoint_place (const struct endpoint_node_view *nodes, size_t n, const char *wa
     {
       const struct endpoint_node_view *v = &nodes[i];
       if (!v->alive)
+        continue;
+      if (need->arch[0] && (v->arch == NULL || strcmp (v->arch, need->arch) != 0))
         continue;
       alive++;
       if (v->free_memory_mib > most_mem)
@@ -175,7 +130,10 @@ endpoint_place (const struct endpoint_node_view *nodes, size_t n, const char *wa
     }
   if (alive == 0)
     {
-      berth_err_set (err, 0, "no live node (%zu registered, none seen recently)", n);
+      if (need->arch[0])
+        berth_err_set (err, 0, "no live %s node (%zu registered)", need->arch, n);
+      else
+        berth_err_set (err, 0, "no live node (%zu registered, none seen recently)", n);
       return -EAGAIN;
     }
   berth_err_set (err, 0,

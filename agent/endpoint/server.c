@@ -414,7 +414,7 @@ on_request (void *cls, struct MHD_Connection *c, const char *url, const char *me
       else
         route_agent (srv, c, url, method, req, &r);
     }
-  if (r.status >= 500 || (l->admin && r.status >= 400))
+  if ((r.status >= 500 && r.status != 503) || (l->admin && r.status >= 400))
     log_warning ("%s %s: %u %s", method, url, r.status, r.body ? bjson_to_string (r.body) : "");
   else
     log_debug ("%s %s: %u", method, url, r.status);

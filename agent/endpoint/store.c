@@ -869,7 +869,7 @@ endpoint_store_heartbeat (struct endpoint_store *st, const char *node_id, json_o
 
 struct node_info
 {
-  char *node_id, *hostname;
+  char *node_id, *hostname, *arch;
   bool alive;
   int64_t cpu, mem;                 /* capacity */
   int64_t used_cpu, used_mem;       /* active tasks placed here */
@@ -886,6 +886,7 @@ node_infos_free (struct node_info *v, size_t n)
     {
       free (v[i].node_id);
       free (v[i].hostname);
+      free (v[i].arch);
       json_object_put (v[i].reported);
     }
   free (v);
@@ -914,9 +915,9 @@ reported_has (json_object *reported, const char *task_id)
 static int
 node_infos (struct endpoint_store *st, struct node_info **ret, size_t *ret_n)
 {
-  cleanup_stmt sqlite3_stmt *s = db_prepare (
-      st, "SELECT node_id, hostname, resources, free, reported_tasks, last_seen_ms FROM nodes "
-          "ORDER BY node_id");
+  cleanup_stmt sqlite3_stmt *s
+      = db_prepare (st, "SELECT node_id, hostname, resources, free, reported_tasks, last_seen_ms, "
+                        "json_extract(attributes, '$.arch') FROM nodes ORDER BY node_id");
   cleanup_stmt sqlite3_stmt *t = db_prepare (
       st, "SELECT node_id, task_id, cpu, memory_mib FROM tasks WHERE desired='RUNNING' AND "
           "(status IS NULL OR status!='STOPPED')");
@@ -945,6 +946,7 @@ node_infos (struct endpoint_store *st, struct node_info **ret, size_t *ret_n)
         }
       i->reported = column_json (s, 4);
       i->alive = now - (uint64_t)sqlite3_column_int64 (s, 5) <= st->opts.liveness_ms;
+      i->arch = sqlite3_column_type (s, 6) == SQLITE_TEXT ? xstrdup (column_str (s, 6)) : NULL;
     }
   while (sqlite3_step (t) == SQLITE_ROW)
     for (size_t k = 0; k < n; k++)
@@ -1037,6 +1039,7 @@ endpoint_store_submit (struct endpoint_store *st, json_object *body, struct endp
     {
       views[i].node_id = infos[i].node_id;
       views[i].hostname = infos[i].hostname;
+      views[i].arch = infos[i].arch;
       views[i].alive = infos[i].alive;
       node_free (&infos[i], &views[i].free_cpu, &views[i].free_memory_mib);
     }
@@ -1045,6 +1048,8 @@ endpoint_store_submit (struct endpoint_store *st, json_object *body, struct endp
     {
       if (r == -ENOENT)
         endpoint_reply_error (ret, 404, "NodeUnknown", "submit: %s", berth_err_msg (&err));
+      else if (r == -EINVAL)
+        endpoint_reply_error (ret, 409, "Incompatible", "submit: %s", berth_err_msg (&err));
       else
         endpoint_reply_error (ret, 409, "NoRoom", "submit: %s", berth_err_msg (&err));
       goto out;

@@ -35,60 +35,104 @@ reserve_fails (const char *text, const char *needle)
   berth_err_free (&err);
 }
 
+#define C(extra) "{\"name\":\"c\",\"image\":\"busybox\"" extra "}"
+
 Test (placement, task_level_amounts)
 {
   struct endpoint_reservation r;
-  r = reserve ("{\"cpu\":\"256\",\"memory\":\"512\",\"containerDefinitions\":[{\"cpu\":9}]}");
+  r = reserve ("{\"family\":\"f\",\"cpu\":\"256\",\"memory\":\"512\",\"containerDefinitions\":[" C (
+      ",\"cpu\":9") "]}");
   cr_assert_eq (r.cpu, 256);
   cr_assert_eq (r.memory_mib, 512);
-  r = reserve ("{\"cpu\":\"1 vCPU\",\"memory\":\"1GB\",\"containerDefinitions\":[]}");
+  cr_assert_str_eq (r.arch, "");
+  r = reserve (
+      "{\"family\":\"f\",\"cpu\":\"1 vCPU\",\"memory\":\"1 GB\",\"containerDefinitions\":[" C (
+          "") "]}");
   cr_assert_eq (r.cpu, 1024);
   cr_assert_eq (r.memory_mib, 1024);
-  r = reserve ("{\"cpu\":\".25 vcpu\",\"memory\":\"0.5 GB\",\"containerDefinitions\":[]}");
+  r = reserve ("{\"family\":\"f\",\"cpu\":\"0.25 vcpu\",\"memory\":\"0.5GB\","
+               "\"containerDefinitions\":[" C ("") "]}");
   cr_assert_eq (r.cpu, 256);
   cr_assert_eq (r.memory_mib, 512);
-  r = reserve ("{\"cpu\":2048,\"memory\":300,\"containerDefinitions\":[]}");
-  cr_assert_eq (r.cpu, 2048);
-  cr_assert_eq (r.memory_mib, 300);
 }
 
 Test (placement, container_sums)
 {
   struct endpoint_reservation r;
-  r = reserve ("{\"containerDefinitions\":[{\"cpu\":100,\"memory\":64},"
-               "{\"cpu\":28,\"memory\":256,\"memoryReservation\":32},{}]}");
+  r = reserve ("{\"family\":\"f\",\"containerDefinitions\":["
+               "{\"name\":\"a\",\"image\":\"busybox\",\"cpu\":100,\"memory\":64},"
+               "{\"name\":\"b\",\"image\":\"busybox\",\"cpu\":28,\"memory\":256,"
+               "\"memoryReservation\":32}]}");
   cr_assert_eq (r.cpu, 128);
   cr_assert_eq (r.memory_mib, 96, "memoryReservation counts where set");
-  r = reserve ("{\"cpu\":\"512\",\"containerDefinitions\":[{\"cpu\":100,\"memory\":64}]}");
-  cr_assert_eq (r.cpu, 512);
-  cr_assert_eq (r.memory_mib, 64);
 }
 
-Test (placement, bad_amounts)
+Test (placement, runtime_platform)
 {
-  reserve_fails ("{\"cpu\":\"lots\",\"containerDefinitions\":[]}", "definition.cpu: \"lots\"");
-  reserve_fails ("{\"cpu\":\"1.5\",\"containerDefinitions\":[]}", "definition.cpu");
-  reserve_fails ("{\"cpu\":\"-1\",\"containerDefinitions\":[]}", "definition.cpu");
-  reserve_fails ("{\"memory\":\"1TB\",\"containerDefinitions\":[]}", "definition.memory");
-  reserve_fails ("{\"memory\":true,\"containerDefinitions\":[]}",
-                 "definition.memory: expected a string or an integer");
-  reserve_fails ("{\"containerDefinitions\":[{\"cpu\":\"1\"}]}",
-                 "definition.containerDefinitions[0].cpu");
-  reserve_fails ("{\"containerDefinitions\":[{\"memory\":-5}]}",
-                 "definition.containerDefinitions[0].memory");
-  reserve_fails ("{\"family\":\"x\"}", "containerDefinitions: required");
+  struct endpoint_reservation r;
+  r = reserve (
+      "{\"family\":\"f\",\"memory\":\"128\",\"runtimePlatform\":{\"cpuArchitecture\":\"ARM64\","
+      "\"operatingSystemFamily\":\"LINUX\"},\"containerDefinitions\":[" C ("") "]}");
+  cr_assert_str_eq (r.arch, "aarch64", "any architecture may be placed, whatever the endpoint's");
+  r = reserve (
+      "{\"family\":\"f\",\"memory\":\"128\",\"runtimePlatform\":{\"cpuArchitecture\":\"X86_64\"},"
+      "\"containerDefinitions\":[" C ("") "]}");
+  cr_assert_str_eq (r.arch, "x86_64");
+  reserve_fails (
+      "{\"family\":\"f\",\"memory\":\"128\",\"runtimePlatform\":{\"cpuArchitecture\":\"MIPS\"},"
+      "\"containerDefinitions\":[" C ("") "]}",
+      "definition.runtimePlatform.cpuArchitecture: \"MIPS\"");
+  reserve_fails ("{\"family\":\"f\",\"memory\":\"128\",\"runtimePlatform\":{"
+                 "\"operatingSystemFamily\":\"WINDOWS_"
+                 "SERVER_2022_CORE\"},\"containerDefinitions\":[" C ("") "]}",
+                 "operatingSystemFamily");
+}
+
+Test (placement, definitions_validated_by_the_node_parser)
+{
+  reserve_fails (
+      "{\"family\":\"f\",\"memory\":\"128\",\"cpu\":\"lots\",\"containerDefinitions\":[" C (
+          "") "]}",
+      "definition: cpu");
+  reserve_fails (
+      "{\"family\":\"f\",\"memory\":\"128\",\"containerDefinitions\":[" C (",\"secrets\":[]") "]}",
+      "definition: containerDefinitions[0].secrets");
+  reserve_fails (
+      "{\"family\":\"f\",\"memory\":\"128\",\"containerDefinitions\":[{\"name\":\"c\"}]}",
+      "definition: containerDefinitions[0].image");
+  reserve_fails ("[]", "definition: expected an object");
 }
 
 static const struct endpoint_node_view nodes[] = {
-  { "n-a", "alpha", true, 1024, 2000 },
-  { "n-b", "beta", true, 2048, 8000 },
-  { "n-c", "gamma", false, 8192, 64000 }, /* not alive */
-  { "n-d", "delta", true, 512, 8000 },
+  { .node_id = "n-a",
+    .hostname = "alpha",
+    .arch = "x86_64",
+    .alive = true,
+    .free_cpu = 1024,
+    .free_memory_mib = 2000 },
+  { .node_id = "n-b",
+    .hostname = "beta",
+    .arch = "x86_64",
+    .alive = true,
+    .free_cpu = 2048,
+    .free_memory_mib = 8000 },
+  { .node_id = "n-c",
+    .hostname = "gamma",
+    .arch = "x86_64",
+    .alive = false,
+    .free_cpu = 8192,
+    .free_memory_mib = 64000 },
+  { .node_id = "n-d",
+    .hostname = "delta",
+    .arch = "aarch64",
+    .alive = true,
+    .free_cpu = 512,
+    .free_memory_mib = 8000 },
 };
 
 Test (placement, most_free_live_node_that_fits)
 {
-  struct endpoint_reservation need = { 256, 512 };
+  struct endpoint_reservation need = { .cpu = 256, .memory_mib = 512 };
   berth_err err = NULL;
   size_t i = 99;
 
@@ -96,10 +140,6 @@ Test (placement, most_free_live_node_that_fits)
   cr_assert_eq (i, 1, "beta: most memory among live nodes, more CPU than delta");
   need.cpu = 1024;
   need.memory_mib = 4000;
-  cr_assert_eq (endpoint_place (nodes, 4, NULL, &need, &i, &err), 0);
-  cr_assert_eq (i, 1);
-  need.cpu = 600;
-  need.memory_mib = 100;
   cr_assert_eq (endpoint_place (nodes, 4, NULL, &need, &i, &err), 0);
   cr_assert_eq (i, 1);
   need.cpu = 2048;
@@ -114,11 +154,11 @@ Test (placement, most_free_live_node_that_fits)
 Test (placement, ties_break_on_cpu_then_id)
 {
   static const struct endpoint_node_view tie[] = {
-    { "n-2", NULL, true, 1024, 4000 },
-    { "n-1", NULL, true, 1024, 4000 },
-    { "n-0", NULL, true, 512, 4000 },
+    { .node_id = "n-2", .alive = true, .free_cpu = 1024, .free_memory_mib = 4000 },
+    { .node_id = "n-1", .alive = true, .free_cpu = 1024, .free_memory_mib = 4000 },
+    { .node_id = "n-0", .alive = true, .free_cpu = 512, .free_memory_mib = 4000 },
   };
-  struct endpoint_reservation need = { 0, 0 };
+  struct endpoint_reservation need = { 0 };
   berth_err err = NULL;
   size_t i;
   cr_assert_eq (endpoint_place (tie, 3, NULL, &need, &i, &err), 0);
@@ -127,7 +167,7 @@ Test (placement, ties_break_on_cpu_then_id)
 
 Test (placement, named_node)
 {
-  struct endpoint_reservation need = { 100000, 100000 };
+  struct endpoint_reservation need = { .cpu = 100000, .memory_mib = 100000 };
   berth_err err = NULL;
   size_t i;
 
@@ -143,11 +183,32 @@ Test (placement, named_node)
 
 Test (placement, no_live_node)
 {
-  struct endpoint_reservation need = { 1, 1 };
+  struct endpoint_reservation need = { .cpu = 1, .memory_mib = 1 };
   berth_err err = NULL;
   size_t i;
   cr_assert_eq (endpoint_place (nodes + 2, 1, NULL, &need, &i, &err), -EAGAIN);
   cr_assert (strstr (berth_err_msg (&err), "no live node") != NULL);
-  cr_assert_lt (endpoint_place (NULL, 0, NULL, &need, &i, &err), 0);
+  cr_assert_eq (endpoint_place (NULL, 0, NULL, &need, &i, &err), -EAGAIN);
+  berth_err_free (&err);
+}
+
+Test (placement, architecture)
+{
+  struct endpoint_reservation need = { .cpu = 100, .memory_mib = 100, .arch = "aarch64" };
+  berth_err err = NULL;
+  size_t i;
+
+  cr_assert_eq (endpoint_place (nodes, 4, NULL, &need, &i, &err), 0);
+  cr_assert_eq (i, 3, "the only aarch64 node, though beta has more room");
+  cr_assert_eq (endpoint_place (nodes, 4, "beta", &need, &i, &err), -EINVAL);
+  cr_assert (strstr (berth_err_msg (&err),
+                     "node `beta` is x86_64; the task's runtimePlatform needs aarch64")
+                 != NULL,
+             "%s", berth_err_msg (&err));
+  need.cpu = 4096;
+  cr_assert_eq (endpoint_place (nodes, 4, NULL, &need, &i, &err), -ENOSPC);
+  strcpy (need.arch, "riscv64");
+  cr_assert_eq (endpoint_place (nodes, 4, NULL, &need, &i, &err), -EAGAIN);
+  cr_assert (strstr (berth_err_msg (&err), "no live riscv64 node") != NULL);
   berth_err_free (&err);
 }
