@@ -125,9 +125,12 @@ blob_download (struct imagecache_store *s, struct ic_ctx *ctx, struct ic_registr
   ic_ctx_progress (ctx, IMAGECACHE_PROGRESS_BLOB_START, index, digest, ing.offset, size, false,
                    NULL);
   r = ic_registry_blob_fetch (reg, &ing, index, err);
-  /* A transient failure or a cancellation keeps the partial file for the next attempt to
-   * resume; a wrong digest, a full disk or a refusal does not. */
-  keep = r < 0 && (berth_err_code (err) == EIO || berth_err_code (err) == ECANCELED);
+  /* A network failure or the caller's cancellation keeps the partial file for the next
+   * pull to resume; a wrong digest, a full disk, a refusal, or a stop because another part
+   * of the pull failed (a full disk, most likely) does not. */
+  keep = r < 0
+         && (berth_err_code (err) == EIO
+             || (berth_err_code (err) == ECANCELED && imagecache_cancel_requested (ctx->cancel)));
   ic_ingest_close (&ing, r == 0 ? true : keep);
   download_slot_release (ctx, slot);
   if (r < 0)

@@ -376,7 +376,8 @@ ic_registry_blob_small (struct ic_registry *reg, const char *digest, uint64_t si
   if (resp.body_len != size || strcmp (got, digest) != 0)
     {
       r = berth_err_set (err, 0,
-                         "%s: blob %s: got %zu bytes hashing to %s (want %" PRIu64 " bytes)",
+                         "%s: blob %s: the %zu bytes received hash to %s (want %" PRIu64
+                         " bytes); not stored",
                          reg->registry, digest, resp.body_len, got, size);
       goto out;
     }

@@ -125,6 +125,7 @@ imagecache_rootfs_prepare (struct imagecache_store *s, const struct imagecache_i
   cleanup_close int lockfd = -1;
   cleanup_strv char **lowers = NULL;
   cleanup_free char *upper = NULL, *work = NULL;
+  size_t n_lowers;
   bool unsupported;
   int r;
 
@@ -150,9 +151,15 @@ imagecache_rootfs_prepare (struct imagecache_store *s, const struct imagecache_i
   close (steal_fd (&lockfd));
 
   /* overlayfs wants the uppermost lower first */
-  lowers = xzalloc ((img->n_layers + 1) * sizeof (char *));
+  lowers = xzalloc ((img->n_layers + 2) * sizeof (char *));
   for (size_t i = 0; i < img->n_layers; i++)
     lowers[i] = ic_layer_diff_path (s, img->layers[img->n_layers - 1 - i].chain_id);
+  n_lowers = img->n_layers;
+  /* overlayfs needs two lower layers when there is no upper one ("at least 2 lowerdir are
+     needed while upperdir nonexistent"); an empty one below keeps whiteouts hidden, where
+     a bind mount of the single layer would show them */
+  if (o->read_only && n_lowers == 1)
+    lowers[n_lowers++] = xasprintf ("%s/empty", s->root);
   if (berth_mkdir_p (o->target, 0755, err) < 0)
     return -1;
   if (!o->read_only)
@@ -165,10 +172,9 @@ imagecache_rootfs_prepare (struct imagecache_store *s, const struct imagecache_i
       if (chmod (upper, 0755) < 0)
         return berth_err_set (err, errno, "chmod `%s`", upper);
     }
-  r = mount_new_api (lowers, img->n_layers, upper, work, o->target, o->read_only, &unsupported,
-                     err);
+  r = mount_new_api (lowers, n_lowers, upper, work, o->target, o->read_only, &unsupported, err);
   if (r < 0 && unsupported)
-    r = mount_legacy (lowers, img->n_layers, upper, work, o->target, o->read_only, err);
+    r = mount_legacy (lowers, n_lowers, upper, work, o->target, o->read_only, err);
   if (r < 0)
     return berth_err_wrap (err, "prepare rootfs of %s", img->name);
   if (img->name && *img->name)

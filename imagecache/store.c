@@ -6,8 +6,8 @@
 #include <sys/file.h>
 #include <time.h>
 
-static const char *const store_dirs[]
-    = { "blobs", "blobs/sha256", "ingest", "layers", "images", "leases", "locks", "trash", NULL };
+static const char *const store_dirs[] = { "blobs",  "blobs/sha256", "ingest", "layers", "images",
+                                          "leases", "locks",        "trash",  "empty",  NULL };
 
 /* ------------------------------------------------------------------ cancellation */
 

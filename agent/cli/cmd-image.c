@@ -893,6 +893,12 @@ run_mount (int argc, char **argv, bool umount)
       if (r == 0)
         r = imagecache_rootfs_prepare (store, img, &ro, &err);
       imagecache_image_free (img);
+      if (r < 0)
+        {
+          /* undo what got done (the lease first of all), as berthd does on a failure */
+          cleanup_err berth_err e2 = NULL;
+          imagecache_rootfs_release (store, &ro, 0, &e2);
+        }
     }
   if (r < 0)
     berth_log_err (BERTH_LOG_ERROR, &err);

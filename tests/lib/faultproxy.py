@@ -6,7 +6,8 @@
 
 Faults apply to the first --count (default 1) successful GETs of /v2/.../blobs/sha256:...
 (or of every blob with --count 0... meaning always: use --count -1):
-  --drop-after N     send the headers and N body bytes, then reset the connection
+  --drop-after N     send the headers and N body bytes, then reset the connection (bodies
+                     longer than N only; the same for --stall-after)
   --fail-500         answer 500 with a registry-style JSON error instead
   --stall-after N    send N body bytes, then stop sending (the connection stays open)
   --corrupt          flip one byte in the middle of the body (wrong digest)
@@ -112,7 +113,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         resp = up.getresponse()
         data = resp.read()
         up.close()
-        body_fault = args.drop_after is not None or args.stall_after is not None or args.corrupt
+        # a drop or stall after N bytes needs a body longer than N (not the config blob)
+        limit = args.drop_after if args.drop_after is not None else args.stall_after
+        body_fault = (limit is not None and len(data) > limit) or args.corrupt
         fault = is_blob and resp.status in (200, 206) and body_fault and take_fault()
         if fault and args.corrupt and len(data) > 0:
             i = len(data) // 2

@@ -20,6 +20,7 @@ are written in the order given, with fixed mtimes and owners, gzip with mtime 0.
           "tar": "/path/to/prebuilt.tar", "append_garbage": false}
   ENTRY: {"path": "etc/x", "type": "file" | "dir" | "symlink" | "hardlink" | "char" | "block"
           | "fifo", "content": "text", "content_file": "/bin/busybox", "zeros": N,
+          "random": N (incompressible bytes, the same for the same path and N),
           "mode": "0644", "uid": 0, "gid": 0, "target": "...", "major": 0, "minor": 0,
           "mtime": 1700000000, "xattrs": {"user.x": "text", "security.capability": "hex:0100..."}}
   Docker v2 schema 2 images come from pushing with skopeo --format v2s2.
@@ -105,6 +106,8 @@ def tar_layer(entries):
                 if "content_file" in e:
                     with open(e["content_file"], "rb") as f:
                         data = f.read()
+                elif "random" in e:
+                    data = pseudo_random(e["path"], e["random"])
                 elif "zeros" in e:
                     data = None
                     ti.size = e["zeros"]
@@ -131,6 +134,14 @@ def tar_layer(entries):
             else:
                 t.addfile(ti, io.BytesIO(data) if data is not None else None)
     return buf.getvalue()
+
+
+def pseudo_random(seed, n):
+    out, i, key = [], 0, seed.encode()
+    while len(out) * 32 < n:
+        out.append(hashlib.sha256(key + i.to_bytes(8, "little")).digest())
+        i += 1
+    return b"".join(out)[:n]
 
 
 class ZeroReader:

@@ -5,8 +5,9 @@
 #
 #   reg_init WORKDIR              where configs, storage, logs go (the test's temp dir)
 #   reg_start NAME [AUTH_YAML]    -> sets REG_PORT; registry "NAME" on 127.0.0.1:REG_PORT
+#                                 ($REG_HTTP_EXTRA: more lines for its http: section, e.g. tls)
 #   reg_push LAYOUT TAG HOST/REPO:TAG [skopeo args...]
-#   token_start NAME KEYDIR USER PASS -> sets TOKEN_PORT
+#   token_start NAME KEYDIR USER PASS [LOG] -> sets TOKEN_PORT
 #   proxy_start NAME UPSTREAM_PORT FAULT_SPEC -> sets PROXY_PORT (tests/lib/faultproxy.py)
 #   reg_cleanup                   stop everything started here (call from a trap)
 
@@ -68,6 +69,7 @@ storage:
 http:
   addr: 127.0.0.1:$port
   secret: berth-imagecache-test
+${REG_HTTP_EXTRA:-}
 $auth
 EOF
     reg_bg "$d/log" docker-registry serve "$d/config.yml"
@@ -92,8 +94,9 @@ reg_push() { # LAYOUT TAG DEST [skopeo copy args...]
   skopeo --insecure-policy copy -q --dest-tls-verify=false $keep "$@" "oci:$layout:$tag" "docker://$dest"
 }
 
-token_start() { # NAME KEYDIR USER PASS
-  local name=$1 keys=$2 user=$3 pass=$4 attempt port
+token_start() { # NAME KEYDIR USER PASS [LOG]
+  local name=$1 keys=$2 user=$3 pass=$4 attempt port log=()
+  [ -n "${5:-}" ] && log=(--log "$5")
   if [ ! -f "$keys/key.pem" ]; then
     mkdir -p "$keys"
     openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=berth-test-token-issuer" \
@@ -102,7 +105,7 @@ token_start() { # NAME KEYDIR USER PASS
   for attempt in 1 2 3 4 5; do
     port=$(reg_free_port) || return 1
     reg_bg "$REG_WORK/token-$name.log" python3 "$REG_LIB_DIR/token-server.py" --port "$port" --key "$keys/key.pem" \
-      --cert "$keys/cert.pem" --issuer berth-test-issuer --service berth-test-registry --user "$user" --password "$pass"
+      --cert "$keys/cert.pem" --issuer berth-test-issuer --service berth-test-registry --user "$user" --password "$pass" "${log[@]}"
     if reg_wait_port "$port" "$REG_LAST_PID"; then
       TOKEN_PORT=$port
       return 0
