@@ -843,6 +843,19 @@ netns_config_validate (const struct netns_config *cfg, berth_err *err)
       if (ret < 0)
         goto out;
     }
+  else if (scan.own_ifindex > 0)
+    {
+      struct rtnl_link l;
+      ret = rtnl_link_lookup (&r, cfg->bridge, &l, err);
+      if (ret == 0 && strcmp (l.kind, "bridge") != 0)
+        ret = berth_err_set (err, 0, "NET_BRIDGE: `%s` exists and is not a bridge (%s)",
+                             cfg->bridge, l.kind[0] ? l.kind : "no kind");
+      if (ret == -ENODEV)
+        ret = 0; /* gone since: it will be created */
+      if (ret < 0)
+        goto out;
+    }
+
   ret = rtnl_dump (&r, RTM_GETADDR, AF_INET, addr_scan_cb, &scan, err);
   if (ret >= 0 && scan.ret < 0)
     ret = scan.ret;

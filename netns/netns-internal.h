@@ -173,6 +173,17 @@ int rtnl_req_kind_probe (struct rtnl_batch *b, const char *kind) BERTH_WUR;
 int rtnl_req_nft_get (struct rtnl_batch *b, int msg, int family, const char *table,
                       const char *set) BERTH_WUR;
 
+/* One link looked up by name: 0 and *ret filled, or -ENODEV (no error set) when absent. */
+int rtnl_link_lookup (struct rtnl *r, const char *name, struct rtnl_link *ret,
+                      berth_err *err) BERTH_WUR;
+/* A callback collecting the link a request answered with. */
+struct rtnl_link_found
+{
+  struct rtnl_link link;
+  bool found;
+};
+int rtnl_link_found_cb (const struct nlmsghdr *nlh, void *data);
+
 /* Parsers for replies. Return 0, or -EBADMSG on a malformed message. */
 int rtnl_parse_link (const struct nlmsghdr *nlh, struct rtnl_link *ret);
 int rtnl_parse_addr (const struct nlmsghdr *nlh, struct rtnl_addr *ret);

@@ -473,6 +473,7 @@ rtnl_req_nft_get (struct rtnl_batch *b, int msg, int family, const char *table, 
 
 /* ------------------------------------------------------------------ replies */
 
+
 struct attr_table
 {
   const struct nlattr *tb[IFLA_MAX + 1 > IFA_MAX + 1 ? IFLA_MAX + 1 : IFA_MAX + 1];
@@ -758,4 +759,33 @@ rtnl_dump (struct rtnl *r, int type, int family, rtnl_msg_cb cb, void *data, ber
         }
     }
   return ret;
+}
+
+int
+rtnl_link_found_cb (const struct nlmsghdr *nlh, void *data)
+{
+  struct rtnl_link_found *f = data;
+  if (nlh->nlmsg_type == RTM_NEWLINK && rtnl_parse_link (nlh, &f->link) == 0)
+    f->found = true;
+  return 0;
+}
+
+int
+rtnl_link_lookup (struct rtnl *r, const char *name, struct rtnl_link *ret, berth_err *err)
+{
+  struct rtnl_batch b;
+  struct rtnl_link_found f = { .found = false };
+  int rc;
+
+  rtnl_batch_init (&b);
+  if (rtnl_req_link_get (&b, name) < 0)
+    return berth_err_set (err, ENOSPC, "netlink batch");
+  b.tolerate[0] = ENODEV;
+  rc = rtnl_talk (r, &b, rtnl_link_found_cb, &f, err);
+  if (rc < 0)
+    return rc;
+  if (!f.found)
+    return -ENODEV;
+  *ret = f.link;
+  return 0;
 }

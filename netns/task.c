@@ -72,42 +72,6 @@ dir_open (const char *path, int *ret, berth_err *err)
   return dir_open_at (AT_FDCWD, path, ret, err);
 }
 
-struct link_found
-{
-  struct rtnl_link link;
-  bool found;
-};
-
-static int
-link_cb (const struct nlmsghdr *nlh, void *data)
-{
-  struct link_found *f = data;
-  if (nlh->nlmsg_type == RTM_NEWLINK && rtnl_parse_link (nlh, &f->link) == 0)
-    f->found = true;
-  return 0;
-}
-
-/* 0 and *ret filled, or -ENODEV (no error set) when there is no such link. */
-static int
-link_lookup (struct rtnl *r, const char *name, struct rtnl_link *ret, berth_err *err)
-{
-  struct rtnl_batch b;
-  struct link_found f = { .found = false };
-  int rc;
-
-  rtnl_batch_init (&b);
-  if (rtnl_req_link_get (&b, name) < 0)
-    return berth_err_set (err, ENOSPC, "netlink batch");
-  b.tolerate[0] = ENODEV;
-  rc = rtnl_talk (r, &b, link_cb, &f, err);
-  if (rc < 0)
-    return rc;
-  if (!f.found)
-    return -ENODEV;
-  *ret = f.link;
-  return 0;
-}
-
 static int
 write_new_file_at (int dirfd, const char *name, const char *text, berth_err *err)
 {
@@ -160,7 +124,7 @@ bridge_prepare (struct netns_host *h, struct rtnl *r, berth_err *err)
   unsigned char mac[6];
   int rc;
 
-  rc = link_lookup (r, h->cfg.bridge, &l, err);
+  rc = rtnl_link_lookup (r, h->cfg.bridge, &l, err);
   if (rc == -ENODEV)
     {
       struct rtnl_batch cb;
@@ -170,7 +134,7 @@ bridge_prepare (struct netns_host *h, struct rtnl *r, berth_err *err)
         return berth_err_set (err, ENOSPC, "netlink batch");
       if (rtnl_talk (r, &cb, NULL, NULL, err) < 0)
         return berth_err_ret (err);
-      rc = link_lookup (r, h->cfg.bridge, &l, err);
+      rc = rtnl_link_lookup (r, h->cfg.bridge, &l, err);
       if (rc == -ENODEV)
         return berth_err_set (err, ENODEV, "bridge `%s` vanished after its creation",
                               h->cfg.bridge);
@@ -371,7 +335,7 @@ host_prepare (struct netns_host *h, berth_err *err)
     case NETNS_TOPOLOGY_MACVLAN:
       {
         struct rtnl_link l;
-        rc = link_lookup (&r, h->cfg.host_nic, &l, err);
+        rc = rtnl_link_lookup (&r, h->cfg.host_nic, &l, err);
         if (rc == -ENODEV)
           rc = berth_err_set (err, 0, "NET_HOST_NIC: no interface `%s` on this host",
                               h->cfg.host_nic);
@@ -517,9 +481,11 @@ nft_open_set (struct netns_host *h, const char *task_id, const struct in_addr *a
 
 /* Removes whatever of the task's network exists, in the reverse order of setup; the record
  * goes last so an interrupted teardown can be run again. rec_fd is the task's locked record
- * (or -1 when it has none). */
+ * (or -1 when it has none). delete_links: delete links outright rather than cut them
+ * (reconcile, where no process may be left to let go of a namespace). */
 static int
-teardown_locked (struct netns_host *h, const char *task_id, int rec_fd, berth_err *err)
+teardown_locked (struct netns_host *h, const char *task_id, int rec_fd, bool delete_links,
+                 berth_err *err)
 {
   struct netns_record rec = { 0 };
   bool have_rec = false, found = rec_fd >= 0;
@@ -571,7 +537,10 @@ teardown_locked (struct netns_host *h, const char *task_id, int rec_fd, berth_er
       rtnl_batch_init (&b);
       if (!is_vlan (h))
         {
-          if (rtnl_req_link_down (&b, 0, host_if, h->cfg.topology == NETNS_TOPOLOGY_BRIDGE) < 0)
+          if ((delete_links ? rtnl_req_link_del (&b, host_if)
+                            : rtnl_req_link_down (&b, 0, host_if,
+                                                  h->cfg.topology == NETNS_TOPOLOGY_BRIDGE))
+              < 0)
             abort ();
           b.tolerate[0] = ENODEV;
           if (rtnl_open (&r, err) < 0)
@@ -592,7 +561,7 @@ teardown_locked (struct netns_host *h, const char *task_id, int rec_fd, berth_er
               struct rtnl_link l;
               if (rtnl_open_in (&r, nsfd, h->host_nsfd, err) < 0)
                 goto fail;
-              rc = link_lookup (&r, NETNS_IFNAME, &l, err);
+              rc = rtnl_link_lookup (&r, NETNS_IFNAME, &l, err);
               if (rc == 0)
                 {
                   for (size_t i = 0; i < n_leases && rc >= 0; i++)
@@ -606,7 +575,10 @@ teardown_locked (struct netns_host *h, const char *task_id, int rec_fd, berth_er
                       rc = rtnl_talk (&r, &b, NULL, NULL, err);
                     }
                   rtnl_batch_init (&b);
-                  if (rc >= 0 && rtnl_req_link_down (&b, l.ifindex, NETNS_IFNAME, false) < 0)
+                  if (rc >= 0
+                      && (delete_links ? rtnl_req_link_del_index (&b, l.ifindex)
+                                       : rtnl_req_link_down (&b, l.ifindex, NETNS_IFNAME, false))
+                             < 0)
                     abort ();
                   if (rc >= 0)
                     rc = rtnl_talk (&r, &b, NULL, NULL, err);
@@ -659,7 +631,7 @@ netns_task_teardown (struct netns_host *h, const char *task_id, berth_err *err)
   rc = netns_record_open_locked (h->tasks_dirfd, task_id, &rec_fd, err);
   if (rc < 0 && rc != -ENOENT)
     return rc;
-  return teardown_locked (h, task_id, rec_fd, err);
+  return teardown_locked (h, task_id, rec_fd, false, err);
 }
 
 /* ------------------------------------------------------------------ setup */
@@ -746,12 +718,13 @@ files_write (struct netns_host *h, const struct netns_task_spec *spec, const cha
   cleanup_free char *host_hosts = NULL;
   cleanup_close int dfd = -1;
   bool host_mode = spec->mode == NETNS_MODE_HOST;
-  bool need_host
-      = !(spec->dns_servers && *spec->dns_servers) || !(spec->dns_search && *spec->dns_search);
   int rc;
 
-  if (need_host && host_resolv_load (h, host_mode, &host, err) < 0)
+  /* The host's file also gives what the task does not set: search domains, and options,
+   * which task definitions have no field for (Docker does the same). */
+  if (host_resolv_load (h, host_mode, &host, err) < 0)
     return berth_err_ret (err);
+
   resolv = netns_resolv_render (&host, spec->dns_servers, spec->dns_search, host_mode);
   netns_resolv_clear (&host);
   if (host_mode)
@@ -785,7 +758,7 @@ files_write (struct netns_host *h, const struct netns_task_spec *spec, const cha
 static int
 eth0_cb (const struct nlmsghdr *nlh, void *data)
 {
-  return link_cb (nlh, data);
+  return rtnl_link_found_cb (nlh, data);
 }
 
 /* Links, addresses and routes of an awsvpc task. */
@@ -796,7 +769,7 @@ links_build (struct netns_host *h, const char *task_id, int nsfd, struct rtnl *t
 {
   struct rtnl host_r = { 0 };
   struct rtnl_batch *b = xmalloc (sizeof *b);
-  struct link_found f = { .found = false };
+  struct rtnl_link_found f = { .found = false };
   cleanup_free char *alias = link_alias (h, task_id);
   char host_if[IFNAMSIZ];
   unsigned char mac[6];
@@ -837,7 +810,7 @@ links_build (struct netns_host *h, const char *task_id, int nsfd, struct rtnl *t
       free (b);
       return berth_err_ret (err);
     }
-  rc = rtnl_talk (&host_r, b, link_cb, &f, err);
+  rc = rtnl_talk (&host_r, b, rtnl_link_found_cb, &f, err);
   if (rc == -EEXIST && !is_vlan (h))
     {
       /* This task's link, cut by an earlier teardown, still waiting for its namespace to
@@ -845,7 +818,7 @@ links_build (struct netns_host *h, const char *task_id, int nsfd, struct rtnl *t
        * a link labelled for this task and down is taken for such a leftover. */
       struct rtnl_link old;
       cleanup_err berth_err e = NULL;
-      if (link_lookup (&host_r, host_if, &old, &e) == 0 && strcmp (old.alias, alias) == 0
+      if (rtnl_link_lookup (&host_r, host_if, &old, &e) == 0 && strcmp (old.alias, alias) == 0
           && !(old.flags & IFF_UP))
         {
           struct rtnl_batch d;
@@ -857,7 +830,7 @@ links_build (struct netns_host *h, const char *task_id, int nsfd, struct rtnl *t
           if (rc >= 0)
             {
               f.found = false;
-              rc = rtnl_talk (&host_r, b, link_cb, &f, err);
+              rc = rtnl_talk (&host_r, b, rtnl_link_found_cb, &f, err);
             }
         }
     }
@@ -1097,7 +1070,7 @@ fail:
   {
     cleanup_err berth_err e = NULL;
     /* Undo with the record still locked; a failure here leaves the record for reconcile. */
-    (void)teardown_locked (h, spec->task_id, rec_fd, &e);
+    (void)teardown_locked (h, spec->task_id, rec_fd, true, &e);
   }
   netns_record_clear (&rec);
   return berth_err_wrap (err, "set up network of task `%s`", spec->task_id);
@@ -1268,7 +1241,7 @@ netns_reconcile (struct netns_host *h, char *const *live_task_ids,
         continue;
       if (rc < 0)
         return rc;
-      if (teardown_locked (h, *id, rec_fd, err) < 0)
+      if (teardown_locked (h, *id, rec_fd, true, err) < 0)
         return berth_err_ret (err);
       rep.tasks++;
     }
