@@ -7,7 +7,9 @@
 
 #include <dirent.h>
 
-#define HINT_NAME ".next"
+#define HINT_NAME  ".next"
+#define HINT_WIDTH 16 /* "255.255.255.255" and a newline */
+
 #define LEASE_MAX 256
 
 bool
@@ -31,21 +33,23 @@ hint_read (int dirfd, struct in_addr *ret)
   if (n <= 0)
     return false;
   buf[n] = '\0';
-  buf[strcspn (buf, "\n")] = '\0';
+  buf[strcspn (buf, " \n")] = '\0';
   return netns_ip_parse (buf, ret) == 0;
 }
 
-/* Only a hint: racing writers may garble it, and then allocation starts at the beginning. */
+/* Only a hint: racing writers may garble it, and then allocation starts at the beginning.
+ * Rewritten in place at a fixed width (no truncation, no new inode): creating or truncating
+ * a file costs a journal transaction on a disk filesystem, and this is written per lease. */
 static void
 hint_write (int dirfd, struct in_addr next)
 {
-  char buf[INET_ADDRSTRLEN + 1];
-  int fd = openat (dirfd, HINT_NAME, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+  char buf[HINT_WIDTH + 1];
+  char a[INET_ADDRSTRLEN];
+  int fd = openat (dirfd, HINT_NAME, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (fd < 0)
     return;
-  netns_ip_str (next, buf);
-  strcat (buf, "\n");
-  (void)!write (fd, buf, strlen (buf));
+  snprintf (buf, sizeof buf, "%-*s\n", HINT_WIDTH - 1, netns_ip_str (next, a));
+  (void)!pwrite (fd, buf, HINT_WIDTH, 0);
   close (fd);
 }
 

@@ -189,37 +189,54 @@ record_text (const struct netns_record *r)
   return xasprintf ("%s\n", json_object_to_json_string_ext (o, JSON_C_TO_STRING_PLAIN));
 }
 
-/* The record is created under a scratch name, locked, filled, then linked into place:
- * link() fails with EEXIST like O_EXCL, and the record appears whole and already locked by
- * its creator, so a concurrent teardown of the same task waits for the setup to finish.
- * No fsync: see ipam.c, the same reasoning holds for records. */
+/* The record is written and locked before it has a name, then linked into place: link()
+ * fails with EEXIST like O_EXCL, and the record appears whole and already locked by its
+ * creator, so a concurrent teardown of the same task waits for the setup to finish (with
+ * O_EXCL on the name, a teardown could take the lock first and find an empty record).
+ * O_TMPFILE spares the scratch name where the filesystem has it. No fsync: see ipam.c, the
+ * same reasoning holds for records. */
 int
 netns_record_create (int dirfd, const struct netns_record *r, int *ret_fd, berth_err *err)
 {
   cleanup_free char *text = record_text (r);
   cleanup_free char *name = record_name (r->task_id);
-  cleanup_free char *tmp = xasprintf (".%s.%d.%ld.tmp", r->task_id, getpid (), (long)gettid ());
-  cleanup_close int fd
-      = openat (dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
-  int e;
+  cleanup_free char *tmp = NULL;
+  cleanup_close int fd = openat (dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
+  char src[64];
+  int e, rc;
 
   if (fd < 0)
-    return berth_err_set (err, errno, "create `%s`", tmp);
+    {
+      if (errno != EOPNOTSUPP && errno != EISDIR)
+        return berth_err_set (err, errno, "create record of task `%s`", r->task_id);
+      tmp = xasprintf (".%s.%d.%ld.tmp", r->task_id, getpid (), (long)gettid ());
+      fd = openat (dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+      if (fd < 0)
+        return berth_err_set (err, errno, "create `%s`", tmp);
+    }
   if (flock (fd, LOCK_EX) < 0 || berth_write_all (fd, text, strlen (text)) < 0)
     {
       e = errno;
-      unlinkat (dirfd, tmp, 0);
-      return berth_err_set (err, e, "write `%s`", tmp);
+      if (tmp)
+        unlinkat (dirfd, tmp, 0);
+      return berth_err_set (err, e, "write record of task `%s`", r->task_id);
     }
-  if (linkat (dirfd, tmp, dirfd, name, 0) < 0)
+  if (tmp)
+    rc = linkat (dirfd, tmp, dirfd, name, 0);
+  else
     {
-      e = errno;
-      unlinkat (dirfd, tmp, 0);
+      snprintf (src, sizeof src, "/proc/self/fd/%d", fd);
+      rc = linkat (AT_FDCWD, src, dirfd, name, AT_SYMLINK_FOLLOW);
+    }
+  e = errno;
+  if (tmp)
+    unlinkat (dirfd, tmp, 0);
+  if (rc < 0)
+    {
       if (e == EEXIST)
         return berth_err_set (err, EEXIST, "task `%s` already has a network", r->task_id);
       return berth_err_set (err, e, "create record `%s`", name);
     }
-  unlinkat (dirfd, tmp, 0);
   *ret_fd = steal_fd (&fd);
   return 0;
 }

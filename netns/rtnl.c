@@ -473,7 +473,6 @@ rtnl_req_nft_get (struct rtnl_batch *b, int msg, int family, const char *table, 
 
 /* ------------------------------------------------------------------ replies */
 
-
 struct attr_table
 {
   const struct nlattr *tb[IFLA_MAX + 1 > IFA_MAX + 1 ? IFLA_MAX + 1 : IFA_MAX + 1];

@@ -537,9 +537,9 @@ teardown_locked (struct netns_host *h, const char *task_id, int rec_fd, bool del
       rtnl_batch_init (&b);
       if (!is_vlan (h))
         {
-          if ((delete_links ? rtnl_req_link_del (&b, host_if)
-                            : rtnl_req_link_down (&b, 0, host_if,
-                                                  h->cfg.topology == NETNS_TOPOLOGY_BRIDGE))
+          if ((delete_links
+                   ? rtnl_req_link_del (&b, host_if)
+                   : rtnl_req_link_down (&b, 0, host_if, h->cfg.topology == NETNS_TOPOLOGY_BRIDGE))
               < 0)
             abort ();
           b.tolerate[0] = ENODEV;
