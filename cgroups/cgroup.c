@@ -26,6 +26,7 @@ sleep_ms (unsigned ms)
 static void
 cgroup_free_fields (struct cgroups_cgroup *cg)
 {
+  cg_stat_fds_close (cg);
   if (cg->paths)
     for (size_t i = 0; i < cg->m->n_h; i++)
       free (cg->paths[i]);
@@ -1114,6 +1115,7 @@ cgroups_destroy (struct cgroups_cgroup *cg, berth_err *err)
         delay *= 2;
     }
   /* The fds pin nothing, but close them before the directories go. */
+  cg_stat_fds_close (cg);
   if (cg->events_fd >= 0)
     {
       close (cg->events_fd);

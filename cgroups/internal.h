@@ -193,8 +193,21 @@ struct cgroups_cgroup
   int v2_fd;     /* O_DIRECTORY fd of the cgroup2 directory (pure v2 and hybrid), or -1 */
   int events_fd; /* epoll fd, or -1 */
   int inotify_fd, oom_eventfd;
-  uint64_t v1_oom; /* OOM notifications counted from the v1 eventfd */
+  uint64_t v1_oom;             /* OOM notifications counted from the v1 eventfd */
+  struct cg_stat_fd *stat_fds; /* files stats reads, kept open (cgroups_stats_keep_open) */
+  size_t n_stat_fds;
+  bool keep_open;
 };
+
+/* One stats file of one hierarchy: kept open for pread, or known to be missing (fd -1). */
+struct cg_stat_fd
+{
+  uint16_t h;
+  const char *file; /* a string literal of stats.c */
+  int fd;
+};
+
+void cg_stat_fds_close (struct cgroups_cgroup *cg);
 
 /* O_DIRECTORY fd of the cgroup's directory in hierarchy i (or of a path below it). */
 int cg_open_dir (const struct cgroups_cgroup *cg, size_t i, const char *sub, berth_err *err);

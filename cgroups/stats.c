@@ -8,22 +8,89 @@
 
 struct reader
 {
-  const struct cgroups_cgroup *cg;
+  struct cgroups_cgroup *cg;
   char path[4096];
 };
 
-/* Reads <cgroup dir in hierarchy i>/<file> into buf; returns length or -errno. */
+void
+cg_stat_fds_close (struct cgroups_cgroup *cg)
+{
+  for (size_t k = 0; k < cg->n_stat_fds; k++)
+    if (cg->stat_fds[k].fd >= 0)
+      close (cg->stat_fds[k].fd);
+  free (cg->stat_fds);
+  cg->stat_fds = NULL;
+  cg->n_stat_fds = 0;
+}
+
+void
+cgroups_stats_keep_open (struct cgroups_cgroup *cg, bool keep_open)
+{
+  cg->keep_open = keep_open;
+  if (!keep_open)
+    cg_stat_fds_close (cg);
+}
+
+static struct cg_stat_fd *
+stat_fd_find (struct cgroups_cgroup *cg, size_t i, const char *file)
+{
+  for (size_t k = 0; k < cg->n_stat_fds; k++)
+    if (cg->stat_fds[k].h == i && cg->stat_fds[k].file == file)
+      return &cg->stat_fds[k];
+  return NULL;
+}
+
+static void
+stat_fd_add (struct cgroups_cgroup *cg, size_t i, const char *file, int fd)
+{
+  cg->stat_fds = xrealloc (cg->stat_fds, (cg->n_stat_fds + 1) * sizeof *cg->stat_fds);
+  cg->stat_fds[cg->n_stat_fds].h = (uint16_t)i;
+  cg->stat_fds[cg->n_stat_fds].file = file;
+  cg->stat_fds[cg->n_stat_fds].fd = fd;
+  cg->n_stat_fds++;
+}
+
+static ssize_t
+read_fd_at0 (int fd, char *buf, size_t size)
+{
+  size_t len = 0;
+  while (len + 1 < size)
+    {
+      /* kernfs regenerates a file read from offset 0: pread, not read, on a kept fd */
+      ssize_t r = pread (fd, buf + len, size - 1 - len, (off_t)len);
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r < 0)
+        return -errno;
+      if (r == 0)
+        break;
+      len += (size_t)r;
+    }
+  buf[len] = '\0';
+  return (ssize_t)len;
+}
+
+/* Reads <cgroup dir in hierarchy i>/<file> into buf; returns length or -errno. file must be
+ * a string literal (the fd cache keys on its address). A file the kernel does not have is
+ * remembered, so it costs one failed open per cgroup, not one per read. */
 static ssize_t
 read_file (struct reader *rd, size_t i, const char *file, char *buf, size_t size)
 {
-  const struct cg_hier *h = &rd->cg->m->h[i];
-  const char *p = rd->cg->paths[i];
+  struct cgroups_cgroup *cg = rd->cg;
+  const struct cg_hier *h = &cg->m->h[i];
+  const char *p = cg->paths[i];
   size_t rootlen = strcmp (h->mount_root, "/") == 0 ? 0 : strlen (h->mount_root);
   const char *rel = p + rootlen;
-  int n;
-  int fd;
-  size_t len = 0;
+  struct cg_stat_fd *cached = stat_fd_find (cg, i, file);
+  ssize_t len;
+  int n, fd;
 
+  if (cached)
+    {
+      if (cached->fd < 0)
+        return -ENOENT;
+      return read_fd_at0 (cached->fd, buf, size);
+    }
   while (*rel == '/')
     rel++;
   n = snprintf (rd->path, sizeof rd->path, "%s%s%s", rel, *rel ? "/" : "", file);
@@ -31,25 +98,19 @@ read_file (struct reader *rd, size_t i, const char *file, char *buf, size_t size
     return -ENAMETOOLONG;
   fd = openat (h->mnt_fd, rd->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
   if (fd < 0)
-    return -errno;
-  while (len + 1 < size)
     {
-      ssize_t r = read (fd, buf + len, size - 1 - len);
-      if (r < 0 && errno == EINTR)
-        continue;
-      if (r < 0)
-        {
-          int e = errno;
-          close (fd);
-          return -e;
-        }
-      if (r == 0)
-        break;
-      len += (size_t)r;
+      int e = errno;
+      /* missing file: remembered; a missing cgroup (ENOENT on the directory) is not */
+      if (e == ENOENT && faccessat (h->mnt_fd, *rel ? rel : ".", F_OK, 0) == 0)
+        stat_fd_add (cg, i, file, -1);
+      return -e;
     }
-  close (fd);
-  buf[len] = '\0';
-  return (ssize_t)len;
+  len = read_fd_at0 (fd, buf, size);
+  if (cg->keep_open && len >= 0)
+    stat_fd_add (cg, i, file, fd);
+  else
+    close (fd);
+  return len;
 }
 
 /* Parses an unsigned decimal at *p, advancing it; "max" is UINT64_MAX. */
@@ -307,17 +368,35 @@ v2_io (struct reader *rd, size_t i, struct cgroups_stats *s)
 
 /* ------------------------------------------------------------------ v1 */
 
+/* cpuacct.usage_all ("cpu user system" then one line per CPU, in ns) gives usage, user and
+ * system in one read; kernels before 4.13 lack it and take the older files. */
 static void
 v1_cpuacct (struct reader *rd, size_t i, struct cgroups_stats *s)
 {
-  char buf[256];
+  char buf[16384];
+  const char *p = buf;
+
+  if (read_file (rd, i, "cpuacct.usage_all", buf, sizeof buf) > 0)
+    {
+      p = strchr (buf, '\n');
+      while (p && *++p)
+        {
+          (void)parse_num (&p); /* cpu */
+          while (*p == ' ')
+            p++;
+          s->cpu_user_ns += parse_num (&p);
+          while (*p == ' ')
+            p++;
+          s->cpu_system_ns += parse_num (&p);
+          p = strchr (p, '\n');
+        }
+      s->cpu_usage_ns = s->cpu_user_ns + s->cpu_system_ns;
+      s->have |= CGROUPS_STATS_CPU;
+      return;
+    }
   if (read_u64 (rd, i, "cpuacct.usage", &s->cpu_usage_ns) < 0)
     return;
   s->have |= CGROUPS_STATS_CPU;
-  if (read_u64 (rd, i, "cpuacct.usage_user", &s->cpu_user_ns) == 0
-      && read_u64 (rd, i, "cpuacct.usage_sys", &s->cpu_system_ns) == 0)
-    return;
-  /* Older kernels: cpuacct.stat, in USER_HZ ticks. */
   if (read_file (rd, i, "cpuacct.stat", buf, sizeof buf) >= 0)
     {
       uint64_t user = 0, sys = 0;
@@ -361,8 +440,8 @@ static void
 v1_memory (struct reader *rd, size_t i, struct cgroups_stats *s)
 {
   char buf[8192];
-  struct key_slot slots[16];
-  uint64_t v, memsw_usage, memsw_limit;
+  struct key_slot slots[17];
+  uint64_t v, memsw_limit, total_swap = UINT64_MAX;
 
   if (read_u64 (rd, i, "memory.usage_in_bytes", &s->memory_current) < 0)
     return;
@@ -371,12 +450,14 @@ v1_memory (struct reader *rd, size_t i, struct cgroups_stats *s)
   if (read_u64 (rd, i, "memory.max_usage_in_bytes", &s->memory_peak) == 0)
     s->have |= CGROUPS_STATS_MEMORY_PEAK;
   memory_stat_slots (s, slots, true);
+  /* total_swap is there when swap is accounted: no memory.memsw.usage_in_bytes read */
+  slots[13] = (struct key_slot){ "total_swap", &total_swap };
   if (read_file (rd, i, "memory.stat", buf, sizeof buf) >= 0)
-    parse_kv (buf, slots, 13);
-  if (read_u64 (rd, i, "memory.memsw.usage_in_bytes", &memsw_usage) == 0)
+    parse_kv (buf, slots, 14);
+  if (total_swap != UINT64_MAX)
     {
       s->have |= CGROUPS_STATS_SWAP;
-      s->swap_current = memsw_usage > s->memory_current ? memsw_usage - s->memory_current : 0;
+      s->swap_current = total_swap;
       s->swap_limit = UINT64_MAX;
       if (read_u64 (rd, i, "memory.memsw.limit_in_bytes", &memsw_limit) == 0
           && v1_limit (memsw_limit) != UINT64_MAX && s->memory_limit != UINT64_MAX)

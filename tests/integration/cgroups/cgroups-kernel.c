@@ -279,6 +279,25 @@ read_file (const char *dir, const char *file, char *buf, size_t size)
   return 0;
 }
 
+/* The whole file (read_file keeps the first line only). */
+static int
+read_file_all (const char *dir, const char *file, char *buf, size_t size)
+{
+  char p[4200];
+  int fd;
+  ssize_t n;
+  snprintf (p, sizeof p, "%s/%s", dir, file);
+  fd = open (p, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -errno;
+  n = read (fd, buf, size - 1);
+  close (fd);
+  if (n < 0)
+    return -errno;
+  buf[n] = '\0';
+  return 0;
+}
+
 static bool
 dir_exists (const char *p)
 {
@@ -865,7 +884,8 @@ check_update (void)
       goto out;
     }
   child_read (&c, line, sizeof line);
-  first = atoi (line);
+  if (berth_parse_int (line, &first) < 0)
+    first = -1;
   if (update (cg, "{\"pids\": {\"limit\": 10}, \"memory\": {\"limit\": 134217728}}", &err) < 0)
     {
       fail_err ("update", &err);
@@ -879,7 +899,8 @@ check_update (void)
       goto out;
     }
   child_read (&c, line, sizeof line);
-  second = atoi (line);
+  if (berth_parse_int (line, &second) < 0)
+    second = -1;
   DIAG ("children held: %d under pids.max=4, %d after update to 10", first, second);
   if (cgroups_stats_read (cg, &st, &err) < 0)
     {
@@ -1160,6 +1181,7 @@ check_stats (void)
       goto out;
     }
   child_read (&c, line, sizeof line);
+  cgroups_stats_keep_open (cg, true);
   if (cgroups_stats_read (cg, &st, &err) < 0)
     {
       fail_err ("stats", &err);
@@ -1176,6 +1198,41 @@ check_stats (void)
       fail ("stats do not describe the cgroup");
       goto kill;
     }
+  /* with the files kept open, a second read sees a change: one process fewer */
+  {
+    pid_t *pids = NULL;
+    size_t n = 0;
+    if (cgroups_pids (cg, &pids, &n, &err) < 0 || n != 3)
+      {
+        free (pids);
+        fail ("pids: %zu", n);
+        goto kill;
+      }
+    for (size_t k = 0; k < n; k++)
+      if (pids[k] != c.pid)
+        {
+          kill (pids[k], SIGKILL);
+          break;
+        }
+    free (pids);
+    for (int tries = 0; tries < 1000; tries++)
+      {
+        reap_all ();
+        if (cgroups_stats_read (cg, &st, &err) < 0)
+          {
+            fail_err ("stats", &err);
+            goto kill;
+          }
+        if (st.pids_current == 2)
+          break;
+        usleep (1000);
+      }
+    if (st.pids_current != 2)
+      {
+        fail ("second read with kept files: pids %" PRIu64 ", expected 2", st.pids_current);
+        goto kill;
+      }
+  }
   q = 0;
 kill:
   kill (c.pid, SIGKILL);
@@ -1589,16 +1646,12 @@ kill_and_remove (const char *dir)
         kill_and_remove (p);
       }
   closedir (d);
-  if (read_file (dir, "cgroup.procs", procs, sizeof procs) == 0)
-    for (char *s = procs, *e; *s; s = e)
+  if (read_file_all (dir, "cgroup.procs", procs, sizeof procs) == 0)
+    for (char *save = NULL, *l = strtok_r (procs, "\n", &save); l; l = strtok_r (NULL, "\n", &save))
       {
-        long pid = strtol (s, &e, 10);
-        if (e == s)
-          break;
-        if (pid > 0)
+        int pid;
+        if (berth_parse_int (l, &pid) == 0 && pid > 0)
           kill ((pid_t)pid, SIGKILL);
-        while (*e == '\n')
-          e++;
       }
   for (int i = 0; i < 100 && rmdir (dir) < 0 && errno == EBUSY; i++)
     usleep (10000);
