@@ -368,14 +368,18 @@ v2_io (struct reader *rd, size_t i, struct cgroups_stats *s)
 
 /* ------------------------------------------------------------------ v1 */
 
-/* cpuacct.usage_all ("cpu user system" then one line per CPU, in ns) gives usage, user and
- * system in one read; kernels before 4.13 lack it and take the older files. */
+/* cpuacct.usage is the precise total (the scheduler's runtime). The user/system split only
+ * exists as tick samples: cpuacct.usage_all ("cpu user system", a line per CPU, in ns) gives it
+ * in one read; kernels before 4.13 lack it and take cpuacct.stat (USER_HZ ticks). */
 static void
 v1_cpuacct (struct reader *rd, size_t i, struct cgroups_stats *s)
 {
   char buf[16384];
-  const char *p = buf;
+  const char *p;
 
+  if (read_u64 (rd, i, "cpuacct.usage", &s->cpu_usage_ns) < 0)
+    return;
+  s->have |= CGROUPS_STATS_CPU;
   if (read_file (rd, i, "cpuacct.usage_all", buf, sizeof buf) > 0)
     {
       p = strchr (buf, '\n');
@@ -390,13 +394,8 @@ v1_cpuacct (struct reader *rd, size_t i, struct cgroups_stats *s)
           s->cpu_system_ns += parse_num (&p);
           p = strchr (p, '\n');
         }
-      s->cpu_usage_ns = s->cpu_user_ns + s->cpu_system_ns;
-      s->have |= CGROUPS_STATS_CPU;
       return;
     }
-  if (read_u64 (rd, i, "cpuacct.usage", &s->cpu_usage_ns) < 0)
-    return;
-  s->have |= CGROUPS_STATS_CPU;
   if (read_file (rd, i, "cpuacct.stat", buf, sizeof buf) >= 0)
     {
       uint64_t user = 0, sys = 0;
