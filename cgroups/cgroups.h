@@ -158,7 +158,7 @@ struct cgroups_stats
 /* Fills *ret; reuses ret->io's storage (zero the struct before the first read; release with
  * cgroups_stats_release). Plain reads of the cgroup files: no process is started. */
 int cgroups_stats_read (struct cgroups_cgroup *cg, struct cgroups_stats *ret, berth_err *err);
-/* Keeps the files stats reads open between reads (about 11 fds per cgroup on v1, 10 on v2)
+/* Keeps the files stats reads open between reads (12 fds per cgroup on a hybrid host, 10 on v2)
  * and re-reads them with pread: a third of the cost when the same cgroups are read again
  * and again (berth stats). Off by default; the fds go with cgroups_destroy/cgroups_free. */
 void cgroups_stats_keep_open (struct cgroups_cgroup *cg, bool keep_open);
