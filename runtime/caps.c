@@ -41,7 +41,7 @@ rt_child_apply_user (struct rt_init *init)
     {
       uint64_t bounding = p->caps[RT_CAP_BOUNDING];
       for (int c = 0; c <= init->cap_last && c < 64; c++)
-        if (!(bounding & (UINT64_C (1) << c)) && cap_drop_bound ((cap_value_t) c) < 0
+        if (!(bounding & (UINT64_C (1) << c)) && cap_drop_bound ((cap_value_t)c) < 0
             && errno != EINVAL)
           rt_child_fail (init, errno, "drop capability %d from the bounding set", c);
     }
@@ -54,9 +54,9 @@ rt_child_apply_user (struct rt_init *init)
   if (syscall (SYS_setgroups, u->n_gids, u->gids) < 0 && !(errno == EPERM && u->n_gids == 0))
     rt_child_fail (init, errno, "setgroups (process.user.additionalGids)");
   if (syscall (SYS_setresgid, u->gid, u->gid, u->gid) < 0)
-    rt_child_fail (init, errno, "setresgid %u (process.user.gid)", (unsigned) u->gid);
+    rt_child_fail (init, errno, "setresgid %u (process.user.gid)", (unsigned)u->gid);
   if (syscall (SYS_setresuid, u->uid, u->uid, u->uid) < 0)
-    rt_child_fail (init, errno, "setresuid %u (process.user.uid)", (unsigned) u->uid);
+    rt_child_fail (init, errno, "setresuid %u (process.user.uid)", (unsigned)u->uid);
   if (init->apply_caps && prctl (PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
     rt_child_fail (init, errno, "prctl PR_SET_KEEPCAPS");
   if (init->apply_caps)
@@ -65,7 +65,7 @@ rt_child_apply_user (struct rt_init *init)
       if (cap_set_proc (init->caps) < 0)
         rt_child_fail (init, errno, "set capabilities (process.capabilities)");
       for (int c = 0; c <= init->cap_last && c < 64; c++)
-        if ((ambient & (UINT64_C (1) << c)) && cap_set_ambient ((cap_value_t) c, CAP_SET) < 0)
+        if ((ambient & (UINT64_C (1) << c)) && cap_set_ambient ((cap_value_t)c, CAP_SET) < 0)
           rt_child_fail (init, errno,
                          "raise ambient capability %d (process.capabilities.ambient: it must be "
                          "permitted and inheritable too)",

@@ -45,8 +45,7 @@ device_rules (struct cgroups_resources *res, const struct rt_config *c)
 }
 
 int
-rt_cgroup_create (const struct rt_config *c, const char *id, struct rt_cgroup **ret,
-                  berth_err *err)
+rt_cgroup_create (const struct rt_config *c, const char *id, struct rt_cgroup **ret, berth_err *err)
 {
   struct rt_cgroup *cg = xzalloc (sizeof *cg);
   struct cgroups_resources *res = NULL;
@@ -134,7 +133,7 @@ add_hierarchy (const struct cgroups_hierarchy *h, void *userdata, berth_err *err
 {
   struct mounts_acc *acc = userdata;
   struct rt_cgroup_mount *m;
-  (void) err;
+  (void)err;
   acc->v = xrealloc (acc->v, (acc->n + 1) * sizeof *acc->v);
   m = &acc->v[acc->n++];
   memset (m, 0, sizeof *m);
@@ -154,8 +153,7 @@ add_hierarchy (const struct cgroups_hierarchy *h, void *userdata, berth_err *err
 }
 
 int
-rt_cgroup_mounts (struct rt_cgroup *cg, struct rt_cgroup_mount **ret, size_t *ret_n,
-                  berth_err *err)
+rt_cgroup_mounts (struct rt_cgroup *cg, struct rt_cgroup_mount **ret, size_t *ret_n, berth_err *err)
 {
   struct mounts_acc acc = { NULL, 0 };
   int r = cgroups_foreach_hierarchy (cg->m, cg->cg, add_hierarchy, &acc, err);

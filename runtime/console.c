@@ -53,8 +53,7 @@ rt_child_console (struct rt_init *init)
       tree = open_tree (slave, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
       if (tree < 0)
         rt_child_fail (init, errno, "process.terminal: bind the pty on /dev/console");
-      if (move_mount (tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)
-          < 0)
+      if (move_mount (tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
         rt_child_fail (init, errno, "process.terminal: bind the pty on /dev/console");
       close (tree);
       close (target);
@@ -84,7 +83,7 @@ rt_console_socket_connect (const char *path, int *ret_fd, berth_err *err)
   fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return berth_err_set (err, errno, "socket");
-  if (connect (fd, (struct sockaddr *) &addr, sizeof addr) < 0)
+  if (connect (fd, (struct sockaddr *)&addr, sizeof addr) < 0)
     return berth_err_set (err, errno, "--console-socket: connect `%s`", path);
   *ret_fd = steal_fd (&fd);
   return 0;
@@ -134,7 +133,7 @@ copy_once (int from, int to)
     return n < 0 && (errno == EINTR || errno == EAGAIN);
   for (ssize_t off = 0; off < n;)
     {
-      ssize_t w = write (to, buf + off, (size_t) (n - off));
+      ssize_t w = write (to, buf + off, (size_t)(n - off));
       if (w < 0)
         {
           if (errno == EINTR || errno == EAGAIN)
@@ -153,7 +152,7 @@ rt_console_relay (int master, int pidfd, berth_err *err)
   bool restore = false;
   bool stdin_open = true;
 
-  (void) err;
+  (void)err;
   if (isatty (0) && tcgetattr (0, &saved) == 0)
     {
       raw = saved;

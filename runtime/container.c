@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #define DEFAULT_ROOT "/run/berth-runtime"
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -37,11 +38,11 @@ warn (const struct runtime_context *ctx, berth_err *err)
 static char *
 cap_name (int c)
 {
-  char *n = cap_to_name ((cap_value_t) c);
+  char *n = cap_to_name ((cap_value_t)c);
   char *r = xstrdup (n ? n : "?");
   cap_free (n);
   for (char *p = r; *p; p++)
-    *p = (char) (*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+    *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
   return r;
 }
 
@@ -52,7 +53,7 @@ have_effective_cap (int c)
   cap_flag_value_t v = CAP_CLEAR;
   if (caps)
     {
-      cap_get_flag (caps, (cap_value_t) c, CAP_EFFECTIVE, &v);
+      cap_get_flag (caps, (cap_value_t)c, CAP_EFFECTIVE, &v);
       cap_free (caps);
     }
   return v == CAP_SET;
@@ -79,8 +80,8 @@ rt_check_host_grants (const struct rt_process *p, const char *path, berth_err *e
             {
               name = cap_name (c);
               return berth_err_set (err, 0,
-                                    "%s.capabilities.%s: %s is not supported by this kernel",
-                                    path, set_names[s], name);
+                                    "%s.capabilities.%s: %s is not supported by this kernel", path,
+                                    set_names[s], name);
             }
           if (!(host & (UINT64_C (1) << c)))
             {
@@ -94,7 +95,7 @@ rt_check_host_grants (const struct rt_process *p, const char *path, berth_err *e
   for (size_t i = 0; i < p->n_rlimits; i++)
     {
       struct rlimit cur;
-      if (getrlimit ((__rlimit_resource_t) p->rlimits[i].resource, &cur) < 0)
+      if (getrlimit ((__rlimit_resource_t)p->rlimits[i].resource, &cur) < 0)
         return berth_err_set (err, errno, "getrlimit %s", p->rlimits[i].name);
       if (p->rlimits[i].hard > cur.rlim_max && !sys_resource)
         return berth_err_set (err, 0,
@@ -103,7 +104,7 @@ rt_check_host_grants (const struct rt_process *p, const char *path, berth_err *e
                               ", and raising it needs CAP_SYS_RESOURCE, which this host does "
                               "not grant",
                               path, i, p->rlimits[i].hard, p->rlimits[i].name,
-                              (uint64_t) cur.rlim_max);
+                              (uint64_t)cur.rlim_max);
     }
   if (p->has_oom_score_adj && !sys_resource)
     {
@@ -155,7 +156,7 @@ create_ctx_init (struct create_ctx *x)
   memset (x, 0, sizeof *x);
   x->rootfd = x->statefd = x->console_sock = x->pidfd = x->pty_master = -1;
   x->sync_fds[0] = x->sync_fds[1] = x->start_fds[0] = x->start_fds[1] = -1;
-  x->init.sync_fd = x->init.start_fd = x->init.join_pidfd = -1;
+  x->init.sync_fd = x->init.start_fd = x->init.start_peer_fd = x->init.join_pidfd = -1;
   for (int k = 0; k < RT_NS_NKINDS; k++)
     x->init.ns_fds[k] = -1;
 }
@@ -175,9 +176,7 @@ create_ctx_free (struct create_ctx *x)
   free (x->bundle);
   free (x->config_text);
   free (in->rootfs);
-  for (size_t i = 0; i < in->n_devs; i++)
-    if (in->devs[i].replace)
-      ; /* paths are borrowed from the config */
+  /* device paths are borrowed from the config */
   free (in->devs);
   rt_cgroup_mounts_free (in->cgroup_mounts, in->n_cgroup_mounts);
   strv_free (in->sysctl_paths);
@@ -185,9 +184,9 @@ create_ctx_free (struct create_ctx *x)
   if (in->caps)
     cap_free (in->caps);
   rt_bpf_free (&in->seccomp);
-  free ((char *) in->state_prefix_creating);
-  free ((char *) in->state_prefix_created);
-  free ((char *) in->state_suffix);
+  free ((char *)in->state_prefix_creating);
+  free ((char *)in->state_prefix_created);
+  free ((char *)in->state_suffix);
   free (in->hook_buf);
   for (int k = 0; k < RT_NS_NKINDS; k++)
     close_fd (&in->ns_fds[k]);
@@ -230,7 +229,7 @@ split_state (const char *json, char **ret_prefix, char **ret_suffix)
   const char *at;
   snprintf (sentinel, sizeof sentinel, "%d", PID_SENTINEL);
   at = strstr (json, sentinel);
-  *ret_prefix = xstrndup (json, (size_t) (at - json));
+  *ret_prefix = xstrndup (json, (size_t)(at - json));
   *ret_suffix = xstrdup (at + strlen (sentinel));
 }
 
@@ -250,7 +249,7 @@ prepare_devices (struct create_ctx *x, berth_err *err)
   size_t nd;
   const struct runtime_device *defs = runtime_default_devices (&nd);
 
-  (void) err;
+  (void)err;
   in->devs = xzalloc ((nd + c->n_devices + 1) * sizeof (struct rt_dev_node));
   for (size_t i = 0; i < nd; i++)
     {
@@ -262,7 +261,7 @@ prepare_devices (struct create_ctx *x, berth_err *err)
       in->devs[in->n_devs++] = (struct rt_dev_node){
         .path = defs[i].path,
         .type = defs[i].type,
-        .rdev = makedev ((unsigned) defs[i].major, (unsigned) defs[i].minor),
+        .rdev = makedev ((unsigned)defs[i].major, (unsigned)defs[i].minor),
         .mode = defs[i].mode,
       };
     }
@@ -272,7 +271,7 @@ prepare_devices (struct create_ctx *x, berth_err *err)
       in->devs[in->n_devs++] = (struct rt_dev_node){
         .path = d->path,
         .type = d->type,
-        .rdev = makedev ((unsigned) d->major, (unsigned) d->minor),
+        .rdev = makedev ((unsigned)d->major, (unsigned)d->minor),
         .mode = d->has_mode ? d->mode : 0666,
         .uid = d->has_uid ? d->uid : 0,
         .gid = d->has_gid ? d->gid : 0,
@@ -315,7 +314,7 @@ prepare_caps (struct rt_init *in, const struct rt_process *p)
     for (size_t s = 0; s < ARRAY_SIZE (flags); s++)
       if (p->caps[sets[s]] & (UINT64_C (1) << c))
         {
-          cap_value_t v = (cap_value_t) c;
+          cap_value_t v = (cap_value_t)c;
           cap_set_flag (in->caps, flags[s], 1, &v, CAP_SET);
         }
 }
@@ -334,7 +333,7 @@ prepare_namespaces (struct create_ctx *x, int *ret_clone_flags, berth_err *err)
       if (c->ns[k].path)
         {
           cleanup_free char *jp = xasprintf ("linux.namespaces[%s].path", rt_ns_info[k].oci_name);
-          int r = rt_ns_open ((enum rt_ns_kind) k, c->ns[k].path, jp, &in->ns_fds[k], err);
+          int r = rt_ns_open ((enum rt_ns_kind)k, c->ns[k].path, jp, &in->ns_fds[k], err);
           if (r < 0)
             return r;
           continue;
@@ -450,8 +449,8 @@ prepare (struct create_ctx *x, const struct runtime_create_options *o, int *ret_
         return r;
       in->has_seccomp = true;
     }
-  if ((r = prepare_namespaces (x, ret_clone_flags, err)) < 0
-      || (r = prepare_devices (x, err)) < 0 || (r = prepare_sysctl_paths (x)) < 0)
+  if ((r = prepare_namespaces (x, ret_clone_flags, err)) < 0 || (r = prepare_devices (x, err)) < 0
+      || (r = prepare_sysctl_paths (x)) < 0)
     return r;
   rt_prepare_process (in, c->process);
 
@@ -485,7 +484,7 @@ write_pid_file (const char *path, pid_t pid, berth_err *err)
 {
   char buf[16];
   int n = snprintf (buf, sizeof buf, "%d", pid);
-  int r = berth_write_file_atomic_at (AT_FDCWD, path, buf, (size_t) n, 0644, err);
+  int r = berth_write_file_atomic_at (AT_FDCWD, path, buf, (size_t)n, 0644, err);
   if (r < 0)
     return berth_err_wrap (err, "--pid-file");
   return 0;
@@ -499,7 +498,7 @@ fail_cleanup (struct create_ctx *x)
     {
       siginfo_t info;
       syscall (SYS_pidfd_send_signal, x->pidfd, SIGKILL, NULL, 0);
-      while (waitid (P_PIDFD, (id_t) x->pidfd, &info, WEXITED) < 0 && errno == EINTR)
+      while (waitid (P_PIDFD, (id_t)x->pidfd, &info, WEXITED) < 0 && errno == EINTR)
         ;
     }
   if (x->cg)
@@ -529,19 +528,18 @@ write_final_state (struct create_ctx *x, berth_err *err)
   if (x->init.has_seccomp)
     {
       r = berth_write_file_atomic_at (x->statefd, "seccomp.bpf", x->init.seccomp.insns,
-                                      x->init.seccomp.len * sizeof (struct sock_filter), 0600,
-                                      err);
+                                      x->init.seccomp.len * sizeof (struct sock_filter), 0600, err);
       if (r < 0)
         return r;
     }
-  s.id = (char *) x->id;
+  s.id = (char *)x->id;
   s.oci_version = x->config->oci_version;
   s.pid = x->pid;
   s.bundle = x->bundle;
   s.rootfs = x->init.rootfs;
   berth_format_rfc3339 (berth_realtime_ns (), created, sizeof created);
   s.created = created;
-  s.cgroup = x->cg ? (char *) rt_cgroup_path (x->cg) : NULL;
+  s.cgroup = x->cg ? (char *)rt_cgroup_path (x->cg) : NULL;
   if (json_object_object_get_ex (x->config->doc, "annotations", &ann)
       && json_object_get_type (ann) == json_type_object)
     s.annotations = ann;
@@ -574,7 +572,7 @@ static int
 child_exit_error (struct create_ctx *x, berth_err *err)
 {
   siginfo_t info = { 0 };
-  while (waitid (P_PIDFD, (id_t) x->pidfd, &info, WEXITED | WNOWAIT) < 0 && errno == EINTR)
+  while (waitid (P_PIDFD, (id_t)x->pidfd, &info, WEXITED | WNOWAIT) < 0 && errno == EINTR)
     ;
   if (info.si_code == CLD_EXITED)
     return berth_err_set (err, 0, "the container's process exited during setup (status %d)",
@@ -665,10 +663,9 @@ set_time_offsets (const struct rt_config *c, berth_err *err)
   if (unshare (CLONE_NEWTIME) < 0)
     return berth_err_set (err, errno, "linux.namespaces: create the time namespace");
   for (size_t i = 0; i < c->n_time_offsets; i++)
-    len += (size_t) snprintf (buf + len, sizeof buf - len, "%s %" PRId64 " %" PRIu32 "\n",
-                              c->time_offsets[i].clock == CLOCK_MONOTONIC ? "monotonic"
-                                                                          : "boottime",
-                              c->time_offsets[i].secs, c->time_offsets[i].nanosecs);
+    len += (size_t)snprintf (buf + len, sizeof buf - len, "%s %" PRId64 " %" PRIu32 "\n",
+                             c->time_offsets[i].clock == CLOCK_MONOTONIC ? "monotonic" : "boottime",
+                             c->time_offsets[i].secs, c->time_offsets[i].nanosecs);
   if (len && berth_write_file_at (AT_FDCWD, "/proc/self/timens_offsets", buf, len, err) < 0)
     return berth_err_wrap (err, "linux.timeOffsets");
   return 0;
@@ -737,6 +734,7 @@ create_container (struct create_ctx *x, const char *id, const struct runtime_cre
     }
   x->init.sync_fd = x->sync_fds[1];
   x->init.start_fd = x->start_fds[0];
+  x->init.start_peer_fd = x->start_fds[1];
 
   r = set_time_offsets (c, err);
   if (r < 0)
@@ -748,8 +746,7 @@ create_container (struct create_ctx *x, const char *id, const struct runtime_cre
       goto fail;
     }
 
-  x->pid = rt_clone (clone_flags, x->cg ? rt_cgroup_v2_dirfd (x->cg) : -1, &x->pidfd,
-                     &in_cgroup);
+  x->pid = rt_clone (clone_flags, x->cg ? rt_cgroup_v2_dirfd (x->cg) : -1, &x->pidfd, &in_cgroup);
   if (x->pid < 0)
     {
       r = berth_err_set (err, -x->pid, "clone the container's process");
@@ -806,7 +803,7 @@ static int
 start_handshake (int fd, const char *id, berth_err *err)
 {
   char buf[RT_MSG_TEXT_MAX + 64];
-  struct rt_msg *m = (struct rt_msg *) buf;
+  struct rt_msg *m = (struct rt_msg *)buf;
   ssize_t n;
 
   if (send (fd, "S", 1, MSG_NOSIGNAL) != 1)
@@ -819,7 +816,7 @@ start_handshake (int fd, const char *id, berth_err *err)
   if (n == 0)
     return 0;
   buf[n] = '\0';
-  if ((size_t) n > offsetof (struct rt_msg, text) && m->type == RT_MSG_ERROR)
+  if ((size_t)n > offsetof (struct rt_msg, text) && m->type == RT_MSG_ERROR)
     return berth_err_set (err, 0, "%s", m->text);
   return berth_err_set (err, 0, "container `%s`: unexpected answer from its process", id);
 }
@@ -871,15 +868,15 @@ runtime_start (const struct runtime_context *ctx, const char *id, berth_err *err
     return r;
   st = rt_state_status (s);
   if (st != RT_STATUS_CREATED)
-    return berth_err_set (err, 0, "container `%s` is %s: only a created container can start",
-                          id, rt_status_name (st));
+    return berth_err_set (err, 0, "container `%s` is %s: only a created container can start", id,
+                          rt_status_name (st));
   r = load_saved_config (statefd, &c, err);
   if (r < 0)
     return berth_err_wrap (err, "container `%s`", id);
   r = rt_state_pidfd (s, &pidfd, err);
   if (r < 0)
     return r;
-  fd = (int) syscall (SYS_pidfd_getfd, pidfd, s->start_fd, 0);
+  fd = (int)syscall (SYS_pidfd_getfd, pidfd, s->start_fd, 0);
   if (fd < 0)
     return berth_err_set (err, errno, "container `%s`: reach its process", id);
   r = start_handshake (fd, id, err);
@@ -907,8 +904,7 @@ full_status (struct rt_state *s)
 }
 
 int
-runtime_state (const struct runtime_context *ctx, const char *id, json_object **ret,
-               berth_err *err)
+runtime_state (const struct runtime_context *ctx, const char *id, json_object **ret, berth_err *err)
 {
   cleanup_close int rootfd = -1, statefd = -1;
   cleanup_state struct rt_state *s = NULL;
@@ -970,8 +966,7 @@ runtime_list (const struct runtime_context *ctx, json_object **ret, berth_err *e
 /* ------------------------------------------------------------------ kill */
 
 int
-runtime_kill (const struct runtime_context *ctx, const char *id, int sig, bool all,
-              berth_err *err)
+runtime_kill (const struct runtime_context *ctx, const char *id, int sig, bool all, berth_err *err)
 {
   cleanup_close int rootfd = -1, statefd = -1, pidfd = -1;
   cleanup_state struct rt_state *s = NULL;
@@ -1019,8 +1014,8 @@ wait_pidfd_exit (int pidfd)
 }
 
 static int
-destroy (const struct runtime_context *ctx, int rootfd, int statefd, struct rt_state *s,
-         bool force, berth_err *err)
+destroy (const struct runtime_context *ctx, int rootfd, int statefd, struct rt_state *s, bool force,
+         berth_err *err)
 {
   cleanup_config struct rt_config *c = NULL;
   struct rt_cgroup *cg = NULL;
@@ -1028,8 +1023,7 @@ destroy (const struct runtime_context *ctx, int rootfd, int statefd, struct rt_s
   int r;
 
   if (st != RT_STATUS_STOPPED && st != RT_STATUS_CREATING && !force)
-    return berth_err_set (err, 0,
-                          "container `%s` is %s: stop it first, or delete it with --force",
+    return berth_err_set (err, 0, "container `%s` is %s: stop it first, or delete it with --force",
                           s->id, rt_status_name (full_status (s)));
   if (s->cgroup)
     {
@@ -1109,8 +1103,8 @@ runtime_delete (const struct runtime_context *ctx, const char *id, bool force, b
 
 /* ------------------------------------------------------------------ run */
 
-static const int forwarded_signals[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2,
-                                         SIGWINCH, SIGCONT };
+static const int forwarded_signals[]
+    = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT };
 
 static int
 wait_forwarding (int pidfd, int sigfd, int pty, int *ret_status)
@@ -1132,12 +1126,12 @@ wait_forwarding (int pidfd, int sigfd, int pty, int *ret_status)
         {
           struct signalfd_siginfo si;
           if (read (sigfd, &si, sizeof si) == sizeof si)
-            syscall (SYS_pidfd_send_signal, pidfd, (int) si.ssi_signo, NULL, 0);
+            syscall (SYS_pidfd_send_signal, pidfd, (int)si.ssi_signo, NULL, 0);
         }
       if (p[0].revents & POLLIN)
         break;
     }
-  while (waitid (P_PIDFD, (id_t) pidfd, &info, WEXITED) < 0)
+  while (waitid (P_PIDFD, (id_t)pidfd, &info, WEXITED) < 0)
     if (errno != EINTR)
       return -errno;
   *ret_status = info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;
@@ -1146,8 +1140,7 @@ wait_forwarding (int pidfd, int sigfd, int pty, int *ret_status)
 
 int
 runtime_run (const struct runtime_context *ctx, const char *id,
-             const struct runtime_create_options *o, bool detach, int *ret_status,
-             berth_err *err)
+             const struct runtime_create_options *o, bool detach, int *ret_status, berth_err *err)
 {
   struct create_ctx x;
   sigset_t mask, old;
@@ -1216,14 +1209,14 @@ static const struct
   const char *name;
   int sig;
 } signal_names[] = {
-  { "HUP", SIGHUP },     { "INT", SIGINT },     { "QUIT", SIGQUIT },     { "ILL", SIGILL },
-  { "TRAP", SIGTRAP },   { "ABRT", SIGABRT },   { "IOT", SIGIOT },       { "BUS", SIGBUS },
-  { "FPE", SIGFPE },     { "KILL", SIGKILL },   { "USR1", SIGUSR1 },     { "SEGV", SIGSEGV },
-  { "USR2", SIGUSR2 },   { "PIPE", SIGPIPE },   { "ALRM", SIGALRM },     { "TERM", SIGTERM },
+  { "HUP", SIGHUP },       { "INT", SIGINT },   { "QUIT", SIGQUIT },     { "ILL", SIGILL },
+  { "TRAP", SIGTRAP },     { "ABRT", SIGABRT }, { "IOT", SIGIOT },       { "BUS", SIGBUS },
+  { "FPE", SIGFPE },       { "KILL", SIGKILL }, { "USR1", SIGUSR1 },     { "SEGV", SIGSEGV },
+  { "USR2", SIGUSR2 },     { "PIPE", SIGPIPE }, { "ALRM", SIGALRM },     { "TERM", SIGTERM },
   { "STKFLT", SIGSTKFLT }, { "CHLD", SIGCHLD }, { "CONT", SIGCONT },     { "STOP", SIGSTOP },
-  { "TSTP", SIGTSTP },   { "TTIN", SIGTTIN },   { "TTOU", SIGTTOU },     { "URG", SIGURG },
-  { "XCPU", SIGXCPU },   { "XFSZ", SIGXFSZ },   { "VTALRM", SIGVTALRM }, { "PROF", SIGPROF },
-  { "WINCH", SIGWINCH }, { "IO", SIGIO },       { "POLL", SIGPOLL },     { "PWR", SIGPWR },
+  { "TSTP", SIGTSTP },     { "TTIN", SIGTTIN }, { "TTOU", SIGTTOU },     { "URG", SIGURG },
+  { "XCPU", SIGXCPU },     { "XFSZ", SIGXFSZ }, { "VTALRM", SIGVTALRM }, { "PROF", SIGPROF },
+  { "WINCH", SIGWINCH },   { "IO", SIGIO },     { "POLL", SIGPOLL },     { "PWR", SIGPWR },
   { "SYS", SIGSYS },
 };
 

@@ -44,7 +44,7 @@ runtime_exe_seal (char **argv, berth_err *err)
     return berth_err_set (err, errno, "stat /proc/self/exe");
   while (off < st.st_size)
     {
-      ssize_t n = sendfile (memfd, exe, &off, (size_t) (st.st_size - off));
+      ssize_t n = sendfile (memfd, exe, &off, (size_t)(st.st_size - off));
       if (n < 0)
         {
           if (errno == EINTR)

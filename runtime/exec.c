@@ -77,7 +77,8 @@ exec_process_json (const struct rt_config *c, const struct runtime_exec_options 
       json_object *user;
       if (colon)
         *colon = '\0';
-      if (berth_parse_uint32 (copy, &uid) < 0 || (colon && berth_parse_uint32 (colon + 1, &gid) < 0))
+      if (berth_parse_uint32 (copy, &uid) < 0
+          || (colon && berth_parse_uint32 (colon + 1, &gid) < 0))
         {
           json_object_put (p);
           return berth_err_set (err, 0, "--user: `%s` is not uid[:gid]", o->user);
@@ -113,7 +114,7 @@ read_bpf (int statefd, struct rt_bpf *ret, bool *ret_has, berth_err *err)
   if (len == 0 || len % sizeof (struct sock_filter) != 0)
     return berth_err_set (err, 0, "the container's seccomp program is damaged");
   ret->len = len / sizeof (struct sock_filter);
-  ret->insns = (struct sock_filter *) steal_pointer (&data);
+  ret->insns = (struct sock_filter *)steal_pointer (&data);
   *ret_has = true;
   return 0;
 }
@@ -144,9 +145,8 @@ struct exec_ctx
 static void
 exec_ctx_free (struct exec_ctx *x)
 {
-  int *fds[] = { &x->rootfd,      &x->statefd,     &x->pidfd,        &x->child_pidfd,
-                 &x->sync_fds[0], &x->sync_fds[1], &x->console_sock, &x->pty,
-                 &x->sigfd };
+  int *fds[] = { &x->rootfd,      &x->statefd,      &x->pidfd, &x->child_pidfd, &x->sync_fds[0],
+                 &x->sync_fds[1], &x->console_sock, &x->pty,   &x->sigfd };
   for (size_t i = 0; i < ARRAY_SIZE (fds); i++)
     if (*fds[i] >= 0)
       close (*fds[i]);
@@ -176,7 +176,7 @@ runtime_exec (const struct runtime_context *ctx, const char *id,
   pid_t pid;
   int r;
 
-  in->sync_fd = in->start_fd = in->join_pidfd = -1;
+  in->sync_fd = in->start_fd = in->start_peer_fd = in->join_pidfd = -1;
   for (int k = 0; k < RT_NS_NKINDS; k++)
     in->ns_fds[k] = -1;
   if ((r = rt_state_root_open (ctx && ctx->root ? ctx->root : "/run/berth-runtime", false,
@@ -304,7 +304,7 @@ runtime_exec (const struct runtime_context *ctx, const char *id,
     {
       char buf[16];
       int n = snprintf (buf, sizeof buf, "%d", pid);
-      r = berth_write_file_atomic_at (AT_FDCWD, o->pid_file, buf, (size_t) n, 0644, err);
+      r = berth_write_file_atomic_at (AT_FDCWD, o->pid_file, buf, (size_t)n, 0644, err);
       if (r < 0)
         {
           berth_err_wrap (err, "--pid-file");
@@ -321,20 +321,20 @@ runtime_exec (const struct runtime_context *ctx, const char *id,
     rt_console_relay (x.pty, x.child_pidfd, NULL);
   for (;;)
     {
-      struct pollfd pf[2] = { { .fd = x.child_pidfd, .events = POLLIN },
-                              { .fd = x.sigfd, .events = POLLIN } };
+      struct pollfd pf[2]
+          = { { .fd = x.child_pidfd, .events = POLLIN }, { .fd = x.sigfd, .events = POLLIN } };
       if (poll (pf, 2, -1) < 0 && errno != EINTR)
         break;
       if (pf[1].revents & POLLIN)
         {
           struct signalfd_siginfo si;
           if (read (x.sigfd, &si, sizeof si) == sizeof si)
-            syscall (SYS_pidfd_send_signal, x.child_pidfd, (int) si.ssi_signo, NULL, 0);
+            syscall (SYS_pidfd_send_signal, x.child_pidfd, (int)si.ssi_signo, NULL, 0);
         }
       if (pf[0].revents & POLLIN)
         break;
     }
-  while (waitid (P_PIDFD, (id_t) x.child_pidfd, &info, WEXITED) < 0)
+  while (waitid (P_PIDFD, (id_t)x.child_pidfd, &info, WEXITED) < 0)
     if (errno != EINTR)
       {
         r = berth_err_set (err, errno, "wait for the exec'd process");
@@ -346,7 +346,7 @@ runtime_exec (const struct runtime_context *ctx, const char *id,
 
 kill:
   syscall (SYS_pidfd_send_signal, x.child_pidfd, SIGKILL, NULL, 0);
-  while (waitid (P_PIDFD, (id_t) x.child_pidfd, &info, WEXITED) < 0 && errno == EINTR)
+  while (waitid (P_PIDFD, (id_t)x.child_pidfd, &info, WEXITED) < 0 && errno == EINTR)
     ;
 out:
   if (masked)

@@ -47,18 +47,20 @@ hook_exec (const struct rt_hook *h, const char *kind, const char *state, size_t 
     size_t off = 0;
     while (off < state_len)
       {
-        struct pollfd pfds[2] = { { .fd = sv[0], .events = POLLOUT }, { .fd = pidfd, .events = POLLIN } };
+        struct pollfd pfds[2]
+            = { { .fd = sv[0], .events = POLLOUT }, { .fd = pidfd, .events = POLLIN } };
         ssize_t n = send (sv[0], state + off, state_len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n >= 0)
           {
-            off += (size_t) n;
+            off += (size_t)n;
             continue;
           }
         if (errno == EINTR)
           continue;
         if (errno != EAGAIN)
           break;
-        if (poll (pfds, 2, h->timeout > 0 ? h->timeout * 1000 : -1) <= 0 || (pfds[1].revents & POLLIN))
+        if (poll (pfds, 2, h->timeout > 0 ? h->timeout * 1000 : -1) <= 0
+            || (pfds[1].revents & POLLIN))
           break;
       }
   }
@@ -74,14 +76,14 @@ hook_exec (const struct rt_hook *h, const char *kind, const char *state, size_t 
       if (r == 0)
         {
           syscall (SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-          waitid (P_PIDFD, (id_t) pidfd, &info, WEXITED);
+          waitid (P_PIDFD, (id_t)pidfd, &info, WEXITED);
           close (pidfd);
           snprintf (errbuf, errlen, "%s hook `%s`: timed out after %d s", kind, h->path,
                     h->timeout);
           return -1;
         }
     }
-  while (waitid (P_PIDFD, (id_t) pidfd, &info, WEXITED) < 0)
+  while (waitid (P_PIDFD, (id_t)pidfd, &info, WEXITED) < 0)
     if (errno != EINTR)
       {
         snprintf (errbuf, errlen, "%s hook `%s`: wait: %s", kind, h->path, strerror (errno));
@@ -95,11 +97,9 @@ hook_exec (const struct rt_hook *h, const char *kind, const char *state, size_t 
     snprintf (errbuf, errlen, "%s hook `%s`: could not be executed (exit status 127)", kind,
               h->path);
   else if (info.si_code == CLD_EXITED)
-    snprintf (errbuf, errlen, "%s hook `%s`: exited with status %d", kind, h->path,
-              info.si_status);
+    snprintf (errbuf, errlen, "%s hook `%s`: exited with status %d", kind, h->path, info.si_status);
   else
-    snprintf (errbuf, errlen, "%s hook `%s`: killed by signal %d", kind, h->path,
-              info.si_status);
+    snprintf (errbuf, errlen, "%s hook `%s`: killed by signal %d", kind, h->path, info.si_status);
   return -1;
 }
 
@@ -114,13 +114,13 @@ rt_child_hooks (struct rt_init *init, enum rt_hook_kind kind, const char *state_
     return 0;
   n = snprintf (init->hook_buf, init->hook_buf_len, "%s%d%s", state_prefix, init->host_pid,
                 init->state_suffix);
-  if (n < 0 || (size_t) n >= init->hook_buf_len)
+  if (n < 0 || (size_t)n >= init->hook_buf_len)
     {
       snprintf (errbuf, errlen, "%s hooks: state too large", rt_hook_names[kind]);
       return -1;
     }
   for (size_t i = 0; i < hooks->n[kind]; i++)
-    if (hook_exec (&hooks->v[kind][i], rt_hook_names[kind], init->hook_buf, (size_t) n, errbuf,
+    if (hook_exec (&hooks->v[kind][i], rt_hook_names[kind], init->hook_buf, (size_t)n, errbuf,
                    errlen)
         < 0)
       return -1;
@@ -133,8 +133,8 @@ rt_hooks_run (const struct rt_hooks *hooks, enum rt_hook_kind kind, const char *
 {
   char errbuf[1024];
   for (size_t i = 0; i < hooks->n[kind]; i++)
-    if (hook_exec (&hooks->v[kind][i], rt_hook_names[kind], state_json, strlen (state_json),
-                   errbuf, sizeof errbuf)
+    if (hook_exec (&hooks->v[kind][i], rt_hook_names[kind], state_json, strlen (state_json), errbuf,
+                   sizeof errbuf)
         < 0)
       return berth_err_set (err, 0, "%s", errbuf);
   return 0;

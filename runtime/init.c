@@ -4,6 +4,7 @@
  * formatted message on the sync socket. */
 #include "runtime/internal.h"
 
+#include <limits.h>
 #include <linux/close_range.h>
 #include <linux/ioprio.h>
 #include <linux/openat2.h>
@@ -49,6 +50,39 @@ reset_signals (void)
       sigaction (sig, &sa, NULL);
   sigemptyset (&none);
   sigprocmask (SIG_SETMASK, &none, NULL);
+}
+
+static int
+cmp_int (const void *a, const void *b)
+{
+  return *(const int *)a - *(const int *)b;
+}
+
+/* The clone inherited every fd of the runtime: state directory (and its flock), cgroup
+ * directories, the bundle. Only what this process uses stays open; nothing else may sit in
+ * a process that the container can see (CVE-2024-21626 was a leaked cgroup fd). */
+static void
+close_inherited_fds (struct rt_init *init)
+{
+  int keep[RT_NS_NKINDS + 8], n = 0, from = 3 + init->preserve_fds;
+
+  keep[n++] = init->sync_fd;
+  keep[n++] = init->start_fd;
+  keep[n++] = init->start_peer_fd;
+  keep[n++] = init->join_pidfd;
+  for (int k = 0; k < RT_NS_NKINDS; k++)
+    keep[n++] = init->ns_fds[k];
+  qsort (keep, (size_t)n, sizeof keep[0], cmp_int);
+  for (int i = 0; i < n; i++)
+    {
+      if (keep[i] < from)
+        continue;
+      if (keep[i] > from && syscall (SYS_close_range, (unsigned)from, (unsigned)keep[i] - 1, 0) < 0)
+        rt_child_fail (init, errno, "close_range");
+      from = keep[i] + 1;
+    }
+  if (syscall (SYS_close_range, (unsigned)from, ~0U, 0) < 0)
+    rt_child_fail (init, errno, "close_range");
 }
 
 static void
@@ -108,7 +142,7 @@ set_oom_score_adj (struct rt_init *init)
   if (fd < 0)
     rt_child_fail (init, errno, "process.oomScoreAdj: open /proc/self/oom_score_adj");
   n = snprintf (buf, sizeof buf, "%d", p->oom_score_adj);
-  if (write (fd, buf, (size_t) n) != n)
+  if (write (fd, buf, (size_t)n) != n)
     rt_child_fail (init, errno == EACCES ? EPERM : errno,
                    "process.oomScoreAdj: set %d (lowering it needs CAP_SYS_RESOURCE)",
                    p->oom_score_adj);
@@ -147,9 +181,9 @@ enter_cwd (struct rt_init *init, bool create)
     }
   if (fd < 0)
     rt_child_fail (init, errno, "process.cwd: open `%s`", cwd);
-  if (fchdir ((int) fd) < 0)
+  if (fchdir ((int)fd) < 0)
     rt_child_fail (init, errno, "process.cwd: chdir `%s`", cwd);
-  close ((int) fd);
+  close ((int)fd);
   if (getcwd (buf, sizeof buf) == NULL || buf[0] != '/')
     rt_child_fail (init, 0, "process.cwd: `%s` is outside of the container's root", cwd);
 }
@@ -162,7 +196,7 @@ set_process_attributes (struct rt_init *init)
   for (size_t i = 0; i < p->n_rlimits; i++)
     {
       struct rlimit rl = { .rlim_cur = p->rlimits[i].soft, .rlim_max = p->rlimits[i].hard };
-      if (prlimit (0, (__rlimit_resource_t) p->rlimits[i].resource, &rl, NULL) < 0)
+      if (prlimit (0, (__rlimit_resource_t)p->rlimits[i].resource, &rl, NULL) < 0)
         rt_child_fail (init, errno, "process.rlimits: set %s", p->rlimits[i].name);
     }
   if (p->has_ioprio && syscall (SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, p->ioprio) < 0)
@@ -252,6 +286,7 @@ rt_init_run (struct rt_init *init)
   /* Until execve, /proc/PID of this process must not be usable from inside the container
      (its exe is the runtime's binary, CVE-2019-5736; its fds are the runtime's). */
   prctl (PR_SET_DUMPABLE, 0, 0, 0, 0);
+  close_inherited_fds (init);
   reset_signals ();
   umask (0);
   wait_for (init, RT_MSG_GO);

@@ -264,9 +264,9 @@ int rt_seccomp_load (const struct rt_bpf *b);
 struct rt_cgroup_mount
 {
   bool unified;
-  char *name;         /* directory under the cgroup mount: "cpu", "cpu,cpuacct", "unified" */
-  char **fs_flags;    /* fsconfig parameters of the v1 mount: "cpu", "name=systemd" */
-  char *host_dir;     /* the container's cgroup directory, bound when there is no cgroupns */
+  char *name;      /* directory under the cgroup mount: "cpu", "cpu,cpuacct", "unified" */
+  char **fs_flags; /* fsconfig parameters of the v1 mount: "cpu", "name=systemd" */
+  char *host_dir;  /* the container's cgroup directory, bound when there is no cgroupns */
 };
 
 struct rt_dev_node
@@ -293,8 +293,9 @@ struct rt_init
   const struct rt_config *config;
   const struct rt_process *process;
 
-  int sync_fd;  /* child's end of the SOCK_SEQPACKET pair with the parent */
-  int start_fd; /* create: read one byte to start, write an error on failure */
+  int sync_fd;       /* child's end of the SOCK_SEQPACKET pair with the parent */
+  int start_fd;      /* create: read one byte to start, write an error on failure */
+  int start_peer_fd; /* the other end, kept open here for `start` (pidfd_getfd) */
   int preserve_fds;
 
   /* namespaces */
@@ -315,9 +316,9 @@ struct rt_init
 
   /* process */
   bool apply_caps;
-  cap_t caps;        /* effective, permitted, inheritable (libcap, allocated before clone) */
+  cap_t caps; /* effective, permitted, inheritable (libcap, allocated before clone) */
   int cap_last;
-  char **path_dirs;  /* PATH of the process env, for the program lookup */
+  char **path_dirs; /* PATH of the process env, for the program lookup */
   struct rt_bpf seccomp;
   bool has_seccomp;
 
@@ -331,12 +332,12 @@ struct rt_init
 /* Messages on the sync socket between the runtime and the container's first process. */
 enum rt_msg_type
 {
-  RT_MSG_GO = 1,        /* parent -> child: namespaces mapped, cgroup joined; carries pid */
-  RT_MSG_ERROR,         /* child -> parent: text, code */
-  RT_MSG_RUN_HOOKS,     /* child -> parent: mounts done, run prestart/createRuntime hooks */
-  RT_MSG_HOOKS_DONE,    /* parent -> child */
-  RT_MSG_PTY,           /* child -> parent: the terminal master, as SCM_RIGHTS */
-  RT_MSG_READY,         /* child -> parent: set up, waiting for start */
+  RT_MSG_GO = 1,     /* parent -> child: namespaces mapped, cgroup joined; carries pid */
+  RT_MSG_ERROR,      /* child -> parent: text, code */
+  RT_MSG_RUN_HOOKS,  /* child -> parent: mounts done, run prestart/createRuntime hooks */
+  RT_MSG_HOOKS_DONE, /* parent -> child */
+  RT_MSG_PTY,        /* child -> parent: the terminal master, as SCM_RIGHTS */
+  RT_MSG_READY,      /* child -> parent: set up, waiting for start */
 };
 
 #define RT_MSG_TEXT_MAX 3072
@@ -358,9 +359,8 @@ __attribute__ ((noreturn)) void rt_init_run (struct rt_init *init);
 /* ------------------------------------------------------------------ pieces of the child */
 
 /* Formats into a stack buffer and sends RT_MSG_ERROR, then exits. */
-__attribute__ ((noreturn, format (printf, 3, 4))) void rt_child_fail (struct rt_init *init,
-                                                                      int code,
-                                                                      const char *fmt, ...);
+__attribute__ ((noreturn, format (printf, 3, 4))) void
+rt_child_fail (struct rt_init *init, int code, const char *fmt, ...);
 
 void rt_rootfs_prepare (struct rt_init *init, int *ret_rootfd);
 void rt_rootfs_pivot (struct rt_init *init, int rootfd);

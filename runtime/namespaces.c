@@ -7,6 +7,7 @@
 #include <linux/sched.h>
 #include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 
 #ifndef CLONE_INTO_CGROUP
@@ -43,8 +44,8 @@ pid_t
 rt_clone (int flags, int cgroup_fd, int *ret_pidfd, bool *ret_in_cgroup)
 {
   struct clone_args args = {
-    .flags = (uint64_t) (unsigned) flags | CLONE_PIDFD,
-    .pidfd = (uint64_t) (uintptr_t) ret_pidfd,
+    .flags = (uint64_t)(unsigned)flags | CLONE_PIDFD,
+    .pidfd = (uint64_t)(uintptr_t)ret_pidfd,
     .exit_signal = SIGCHLD,
   };
   long pid;
@@ -53,7 +54,7 @@ rt_clone (int flags, int cgroup_fd, int *ret_pidfd, bool *ret_in_cgroup)
   if (cgroup_fd >= 0)
     {
       args.flags |= CLONE_INTO_CGROUP;
-      args.cgroup = (uint64_t) cgroup_fd;
+      args.cgroup = (uint64_t)cgroup_fd;
     }
   pid = syscall (SYS_clone3, &args, sizeof args);
   /* Kernels before 5.7 know clone3 but not CLONE_INTO_CGROUP (E2BIG for the larger struct,
@@ -71,15 +72,15 @@ rt_clone (int flags, int cgroup_fd, int *ret_pidfd, bool *ret_in_cgroup)
       int pidfd = -1;
       args.flags &= ~CLONE_INTO_CGROUP;
       /* x86_64 argument order: flags, stack, parent_tid (the pidfd), child_tid, tls. */
-      pid = syscall (SYS_clone, (unsigned long) flags | CLONE_PIDFD | SIGCHLD, NULL, &pidfd,
-                     NULL, 0);
+      pid = syscall (SYS_clone, (unsigned long)flags | CLONE_PIDFD | SIGCHLD, NULL, &pidfd, NULL,
+                     0);
       if (pid > 0)
         *ret_pidfd = pidfd;
     }
   if (pid < 0)
     return -errno;
   *ret_in_cgroup = (args.flags & CLONE_INTO_CGROUP) != 0;
-  return (pid_t) pid;
+  return (pid_t)pid;
 }
 
 static int
@@ -90,8 +91,8 @@ write_map (pid_t pid, const char *file, const struct rt_id_map *maps, size_t n, 
   size_t len = 0;
 
   for (size_t i = 0; i < n; i++)
-    len += (size_t) sprintf (buf + len, "%" PRIu32 " %" PRIu32 " %" PRIu32 "\n",
-                             maps[i].container_id, maps[i].host_id, maps[i].size);
+    len += (size_t)sprintf (buf + len, "%" PRIu32 " %" PRIu32 " %" PRIu32 "\n",
+                            maps[i].container_id, maps[i].host_id, maps[i].size);
   snprintf (path, sizeof path, "/proc/%d/%s", pid, file);
   return berth_write_file_at (AT_FDCWD, path, buf, len, err);
 }
@@ -219,10 +220,10 @@ rt_msg_recv (int fd, struct rt_msg *m, int *ret_fd)
     return -errno;
   if (n == 0)
     return 0;
-  if ((size_t) n < offsetof (struct rt_msg, text) + 1)
+  if ((size_t)n < offsetof (struct rt_msg, text) + 1)
     return -EBADMSG;
   m->text[RT_MSG_TEXT_MAX - 1] = '\0';
-  ((char *) m)[n < (ssize_t) sizeof *m ? n : (ssize_t) sizeof *m - 1] = '\0';
+  ((char *)m)[n < (ssize_t)sizeof *m ? n : (ssize_t)sizeof *m - 1] = '\0';
   for (struct cmsghdr *c = CMSG_FIRSTHDR (&msg); c; c = CMSG_NXTHDR (&msg, c))
     if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
       {

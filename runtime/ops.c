@@ -60,11 +60,11 @@ set_paused (const struct runtime_context *ctx, const char *id, bool pause, berth
   if (r >= 0)
     {
       if (pause && st != RT_STATUS_RUNNING)
-        r = berth_err_set (err, 0, "container `%s` is %s: only a running container can pause",
-                           id, rt_status_name (st));
+        r = berth_err_set (err, 0, "container `%s` is %s: only a running container can pause", id,
+                           rt_status_name (st));
       else if (!pause && st != RT_STATUS_PAUSED)
-        r = berth_err_set (err, 0, "container `%s` is %s: only a paused container can resume",
-                           id, rt_status_name (st));
+        r = berth_err_set (err, 0, "container `%s` is %s: only a paused container can resume", id,
+                           rt_status_name (st));
       else
         r = rt_cgroup_freeze (l.cg, pause, err);
     }
@@ -170,7 +170,7 @@ runtime_events (const struct runtime_context *ctx, const char *id, bool stats_on
   for (;;)
     {
       struct pollfd p = { .fd = efd, .events = POLLIN };
-      int timeout = interval_ns ? (int) (interval_ns / 1000000) : -1;
+      int timeout = interval_ns ? (int)(interval_ns / 1000000) : -1;
       uint64_t o2, p2;
       int n = poll (&p, 1, timeout);
       if (n < 0)

@@ -4,6 +4,7 @@
  * /dev from scratch, pivot_root, then sysctl, read-only and masked paths. Syscalls only. */
 #include "runtime/internal.h"
 
+#include <limits.h>
 #include <linux/magic.h>
 #include <linux/openat2.h>
 #include <sys/mount.h>
@@ -17,7 +18,7 @@ static int
 openat2_in (int dirfd, const char *path, int flags, mode_t mode, uint64_t resolve)
 {
   struct open_how how = {
-    .flags = (uint64_t) (flags | O_CLOEXEC),
+    .flags = (uint64_t)(flags | O_CLOEXEC),
     .mode = (flags & O_CREAT) ? mode : 0,
     .resolve = resolve,
   };
@@ -25,7 +26,7 @@ openat2_in (int dirfd, const char *path, int flags, mode_t mode, uint64_t resolv
     {
       long fd = syscall (SYS_openat2, dirfd, path, &how, sizeof how);
       if (fd >= 0)
-        return (int) fd;
+        return (int)fd;
       if (errno != EAGAIN)
         return -errno;
     }
@@ -192,9 +193,8 @@ fs_fail (struct rt_init *init, int fsfd, int code, const char *what, const char 
 
 /* A new filesystem instance, not yet attached: fsopen, its parameters, fsmount. */
 static int
-new_fs (struct rt_init *init, const char *type, const char *source,
-        const struct rt_fsparam *params, size_t n_params, char *const *flags, uint64_t attrs,
-        const char *what)
+new_fs (struct rt_init *init, const char *type, const char *source, const struct rt_fsparam *params,
+        size_t n_params, char *const *flags, uint64_t attrs, const char *what)
 {
   int fsfd, mfd;
   char detail[256];
@@ -227,7 +227,7 @@ new_fs (struct rt_init *init, const char *type, const char *source,
       if (eq)
         {
           char key[64];
-          size_t kl = (size_t) (eq - flags[i]);
+          size_t kl = (size_t)(eq - flags[i]);
           if (kl >= sizeof key)
             kl = sizeof key - 1;
           memcpy (key, flags[i], kl);
@@ -244,7 +244,7 @@ new_fs (struct rt_init *init, const char *type, const char *source,
     }
   if (fsconfig (fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
     fs_fail (init, fsfd, errno, what, "create");
-  mfd = fsmount (fsfd, FSMOUNT_CLOEXEC, (unsigned) attrs);
+  mfd = fsmount (fsfd, FSMOUNT_CLOEXEC, (unsigned)attrs);
   if (mfd < 0)
     fs_fail (init, fsfd, errno, what, "fsmount");
   close (fsfd);
@@ -252,8 +252,7 @@ new_fs (struct rt_init *init, const char *type, const char *source,
 }
 
 static int
-bind_tree (struct rt_init *init, int dirfd, const char *source, bool recursive,
-           const char *what)
+bind_tree (struct rt_init *init, int dirfd, const char *source, bool recursive, const char *what)
 {
   int tfd = open_tree (dirfd, source,
                        OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0)
@@ -300,9 +299,9 @@ do_cgroup_mount (struct rt_init *init, const struct rt_mount *m, int target_fd, 
 
   /* v1 and hybrid: a tmpfs with one mount per hierarchy, as the host has them. */
   {
-    static const struct rt_fsparam tmpfs_params[] = { { (char *) "mode", (char *) "755" } };
+    static const struct rt_fsparam tmpfs_params[] = { { (char *)"mode", (char *)"755" } };
     tmpfs = new_fs (init, "tmpfs", "cgroup", tmpfs_params, 1, NULL,
-                    attrs & ~(uint64_t) MOUNT_ATTR_RDONLY, what);
+                    attrs & ~(uint64_t)MOUNT_ATTR_RDONLY, what);
   }
   attach (init, tmpfs, target_fd, what);
   for (size_t i = 0; i < init->n_cgroup_mounts; i++)
@@ -474,8 +473,8 @@ rt_rootfs_prepare (struct rt_init *init, int *ret_rootfd)
   /* Nothing mounted from here on reaches the host: every mount becomes private, or a slave
      when the container asked to keep receiving the host's mounts (slave and shared). The
      root gets its requested propagation after pivot_root, in a peer group of its own. */
-  if (mount (NULL, "/", NULL,
-             MS_REC | ((wanted & (MS_SLAVE | MS_SHARED)) ? MS_SLAVE : MS_PRIVATE), NULL)
+  if (mount (NULL, "/", NULL, MS_REC | ((wanted & (MS_SLAVE | MS_SHARED)) ? MS_SLAVE : MS_PRIVATE),
+             NULL)
       < 0)
     rt_child_fail (init, errno, "set the propagation of /");
   if (mount (init->rootfs, init->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
@@ -538,7 +537,7 @@ write_sysctls (struct rt_init *init)
       if (fd < 0)
         rt_child_fail (init, -fd, "linux.sysctl.%s: open `%s`", c->sysctl[i].key,
                        init->sysctl_paths[i]);
-      if (write (fd, c->sysctl[i].value, len) != (ssize_t) len)
+      if (write (fd, c->sysctl[i].value, len) != (ssize_t)len)
         rt_child_fail (init, errno, "linux.sysctl.%s: write `%s`", c->sysctl[i].key,
                        c->sysctl[i].value);
       close (fd);
@@ -559,8 +558,8 @@ readonly_paths (struct rt_init *init)
         continue;
       if (target < 0)
         rt_child_fail (init, -target, "linux.readonlyPaths: open `%s`", paths[i]);
-      tfd = open_tree (target, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE
-                                       | AT_EMPTY_PATH);
+      tfd = open_tree (target, "",
+                       OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
       if (tfd < 0)
         rt_child_fail (init, errno, "linux.readonlyPaths: bind `%s`", paths[i]);
       if (mount_setattr (tfd, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof a) < 0)
@@ -604,8 +603,8 @@ masked_paths (struct rt_init *init)
         rt_child_fail (init, errno, "linux.maskedPaths: stat `%s`", paths[i]);
       if (S_ISDIR (st.st_mode))
         {
-          static const struct rt_fsparam p[] = { { (char *) "size", (char *) "0" },
-                                                 { (char *) "mode", (char *) "0" } };
+          static const struct rt_fsparam p[]
+              = { { (char *)"size", (char *)"0" }, { (char *)"mode", (char *)"0" } };
           mfd = new_fs (init, "tmpfs", "tmpfs", p, 2, NULL, MOUNT_ATTR_RDONLY, paths[i]);
         }
       else

@@ -105,8 +105,7 @@ int runtime_list (const struct runtime_context *ctx, json_object **ret, berth_er
 int runtime_kill (const struct runtime_context *ctx, const char *id, int sig, bool all,
                   berth_err *err);
 /* force: kill a created or running container first. */
-int runtime_delete (const struct runtime_context *ctx, const char *id, bool force,
-                    berth_err *err);
+int runtime_delete (const struct runtime_context *ctx, const char *id, bool force, berth_err *err);
 
 struct runtime_exec_options
 {
@@ -114,7 +113,7 @@ struct runtime_exec_options
   char **args;              /* used when process_file is NULL */
   char **env;               /* NAME=VALUE added to (or replacing in) the environment */
   const char *cwd;
-  const char *user;         /* "uid[:gid]" */
+  const char *user; /* "uid[:gid]" */
   bool tty;
   bool detach;
   const char *pid_file;

@@ -152,7 +152,7 @@ rt_state_read (int dirfd, const char *id, struct rt_state **ret, berth_err *err)
   s->bundle = xstrdup (str);
   if (bjson_get_int64 (doc, "", "pid", BJSON_REQUIRED, 0, INT32_MAX, &v, err) < 0)
     goto bad;
-  s->pid = (pid_t) v;
+  s->pid = (pid_t)v;
   if (bjson_get (doc, "", "annotations", json_type_object, 0, &ann, err) < 0)
     goto bad;
   s->annotations = ann ? json_object_get (ann) : NULL;
@@ -170,12 +170,12 @@ rt_state_read (int dirfd, const char *id, struct rt_state **ret, berth_err *err)
   if (bjson_get_uint64 (b, "berth", "startTime", 0, UINT64_MAX, &s->start_time, err) < 0
       || bjson_get_int64 (b, "berth", "startFd", 0, -1, INT32_MAX, &v, err) < 0)
     goto bad;
-  s->start_fd = (int) v;
+  s->start_fd = (int)v;
   if (bjson_get_bool (b, "berth", "started", 0, &s->started, err) < 0
       || bjson_get_bool (b, "berth", "creating", 0, &s->creating, err) < 0
       || bjson_get_int64 (b, "berth", "nsFlags", 0, 0, INT32_MAX, &v, err) < 0)
     goto bad;
-  s->ns_flags = (int) v;
+  s->ns_flags = (int)v;
   *ret = s;
   return 0;
 bad:
@@ -226,16 +226,14 @@ rt_state_pidfd (const struct rt_state *s, int *ret_pidfd, berth_err *err)
 
   if (s->pid <= 0)
     return berth_err_set (err, ESRCH, "container `%s` has no process", s->id);
-  fd = (int) syscall (SYS_pidfd_open, s->pid, 0);
+  fd = (int)syscall (SYS_pidfd_open, s->pid, 0);
   if (fd < 0)
     return berth_err_set (err, errno, "container `%s`: pidfd_open %d", s->id, s->pid);
   /* With the pidfd open the pid cannot be reused: compare the start time now. */
-  if (rt_proc_start_time (s->pid, &start, &zombie, NULL) < 0 || start != s->start_time
-      || zombie)
+  if (rt_proc_start_time (s->pid, &start, &zombie, NULL) < 0 || start != s->start_time || zombie)
     {
       close (fd);
-      return berth_err_set (err, ESRCH, "container `%s`: its process %d has exited", s->id,
-                            s->pid);
+      return berth_err_set (err, ESRCH, "container `%s`: its process %d has exited", s->id, s->pid);
     }
   *ret_pidfd = fd;
   return 0;
@@ -281,8 +279,7 @@ rt_state_oci_json (const struct rt_state *s, enum rt_status st)
   json_object_object_add (o, "ociVersion", json_object_new_string (RUNTIME_OCI_VERSION));
   json_object_object_add (o, "id", json_object_new_string (s->id));
   json_object_object_add (o, "status", json_object_new_string (rt_status_name (st)));
-  json_object_object_add (o, "pid",
-                          json_object_new_int (st == RT_STATUS_STOPPED ? 0 : s->pid));
+  json_object_object_add (o, "pid", json_object_new_int (st == RT_STATUS_STOPPED ? 0 : s->pid));
   json_object_object_add (o, "bundle", json_object_new_string (s->bundle));
   json_object_object_add (o, "rootfs", json_object_new_string (s->rootfs));
   json_object_object_add (o, "created", json_object_new_string (s->created));

@@ -72,7 +72,7 @@ int
 cli_want_args (const char *verb, int argc, char **argv, int min, int max)
 {
   int n = argc - optind;
-  (void) argv;
+  (void)argv;
   if (n < min)
     return cli_usage (verb, "missing argument (see berth-runtime --help)");
   if (max >= 0 && n > max)

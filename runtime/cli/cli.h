@@ -9,7 +9,7 @@
 #include <getopt.h>
 
 #define CLI_EXIT_FAILURE 1
-#define CLI_EXIT_USAGE 2
+#define CLI_EXIT_USAGE   2
 
 struct cli
 {

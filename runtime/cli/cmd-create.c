@@ -37,7 +37,10 @@ cli_create_option (const char *verb, int c, struct runtime_create_options *o)
   { "bundle", required_argument, NULL, 'b' }, { "pid-file", required_argument, NULL, 'p' },        \
       { "console-socket", required_argument, NULL, 'c' },                                          \
       { "preserve-fds", required_argument, NULL, 'P' },                                            \
-      { "no-new-keyring", no_argument, NULL, 'k' }, { "no-pivot", no_argument, NULL, 'n' }
+      { "no-new-keyring", no_argument, NULL, 'k' },                                                \
+  {                                                                                                \
+    "no-pivot", no_argument, NULL, 'n'                                                             \
+  }
 
 int
 cli_create (struct cli *cli, int argc, char **argv)

@@ -4,8 +4,7 @@
 int
 cli_delete (struct cli *cli, int argc, char **argv)
 {
-  static const struct option opts[]
-      = { { "force", no_argument, NULL, 'f' }, { NULL, 0, NULL, 0 } };
+  static const struct option opts[] = { { "force", no_argument, NULL, 'f' }, { NULL, 0, NULL, 0 } };
   berth_err err = NULL;
   bool force = false;
   int c, r;

@@ -6,7 +6,7 @@
 static int
 print_event (json_object *e, void *userdata)
 {
-  (void) userdata;
+  (void)userdata;
   printf ("%s\n", json_object_to_json_string_ext (e, JSON_C_TO_STRING_PLAIN
                                                          | JSON_C_TO_STRING_NOSLASHESCAPE));
   return fflush (stdout) == 0 ? 0 : 1;
@@ -29,8 +29,7 @@ cli_events (struct cli *cli, int argc, char **argv)
     else if (c == 'i')
       {
         if (berth_parse_duration_ns (optarg, &interval) < 0 || interval < 1000000)
-          return cli_usage ("events", "--interval: `%s` is not a duration of 1ms or more",
-                            optarg);
+          return cli_usage ("events", "--interval: `%s` is not a duration of 1ms or more", optarg);
       }
     else
       return cli_usage ("events", "unknown option");

@@ -5,8 +5,7 @@
 int
 cli_kill (struct cli *cli, int argc, char **argv)
 {
-  static const struct option opts[]
-      = { { "all", no_argument, NULL, 'a' }, { NULL, 0, NULL, 0 } };
+  static const struct option opts[] = { { "all", no_argument, NULL, 'a' }, { NULL, 0, NULL, 0 } };
   berth_err err = NULL;
   bool all = false;
   int c, r, sig = SIGTERM;

@@ -26,8 +26,8 @@ cli_spec (struct cli *cli, int argc, char **argv)
   if ((r = cli_want_args ("spec", argc, argv, 0, 0)) != 0)
     return r;
   path = xasprintf ("%s/config.json", bundle);
-  text = json_object_to_json_string_ext (spec, JSON_C_TO_STRING_PRETTY
-                                                   | JSON_C_TO_STRING_NOSLASHESCAPE);
+  text = json_object_to_json_string_ext (spec,
+                                         JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
   fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0)
     {
