@@ -254,8 +254,11 @@ prepare_devices (struct create_ctx *x, berth_err *err)
   for (size_t i = 0; i < nd; i++)
     {
       bool overridden = false;
+      /* linux.devices and a mount on the same path (what the config asks for) win. */
       for (size_t k = 0; k < c->n_devices; k++)
         overridden = overridden || strcmp (c->devices[k].path, defs[i].path) == 0;
+      for (size_t k = 0; k < c->n_mounts; k++)
+        overridden = overridden || strcmp (c->mounts[k].destination, defs[i].path) == 0;
       if (overridden)
         continue;
       in->devs[in->n_devs++] = (struct rt_dev_node){
@@ -1183,10 +1186,23 @@ runtime_run (const struct runtime_context *ctx, const char *id,
       goto out;
     }
   close_fd (&x.start_fds[1]);
+  /* While it runs, other commands (state, kill, exec, delete --force) must get through. */
+  rt_state_unlock (x.statefd);
   r = wait_forwarding (x.pidfd, sigfd, x.pty_master, ret_status);
   if (r < 0)
     {
       berth_err_set (err, -r, "wait for container `%s`", id);
+      goto out;
+    }
+  r = rt_state_lock (x.statefd, id, true, err);
+  if (r < 0)
+    {
+      /* Deleted meanwhile by `delete --force`: nothing left to clean. */
+      if (berth_err_code (err) == ENOENT)
+        {
+          berth_err_free (err);
+          r = 0;
+        }
       goto out;
     }
   {

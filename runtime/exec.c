@@ -25,6 +25,9 @@ exec_process_json (const struct rt_config *c, const struct runtime_exec_options 
       r = bjson_parse_file_at (AT_FDCWD, o->process_file, 4u << 20, &p, err);
       if (r < 0)
         return berth_err_wrap (err, "--process");
+      /* --tty with --process (as containerd's shims pass it): the process gets a terminal. */
+      if (o->tty && json_object_get_type (p) == json_type_object)
+        json_object_object_add (p, "terminal", json_object_new_boolean (true));
       *ret = p;
       return 0;
     }

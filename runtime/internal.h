@@ -441,6 +441,9 @@ bool rt_id_valid (const char *id);
 int rt_state_root_open (const char *root, bool create, int *ret_fd, berth_err *err);
 int rt_state_dir_create (int rootfd, const char *id, int *ret_fd, berth_err *err);
 int rt_state_dir_open (int rootfd, const char *id, int lock, int *ret_fd, berth_err *err);
+/* flock on the state directory; ENOENT when it was deleted while we waited. */
+int rt_state_lock (int dirfd, const char *id, bool exclusive, berth_err *err);
+void rt_state_unlock (int dirfd);
 int rt_state_read (int dirfd, const char *id, struct rt_state **ret, berth_err *err);
 int rt_state_write (int dirfd, const struct rt_state *s, berth_err *err);
 void rt_state_free (struct rt_state *s);

@@ -40,8 +40,8 @@ rt_state_root_open (const char *root, bool create, int *ret_fd, berth_err *err)
   return 0;
 }
 
-static int
-lock_dir (int dirfd, const char *id, bool exclusive, berth_err *err)
+int
+rt_state_lock (int dirfd, const char *id, bool exclusive, berth_err *err)
 {
   struct stat st;
   while (flock (dirfd, exclusive ? LOCK_EX : LOCK_SH) < 0)
@@ -70,7 +70,7 @@ rt_state_dir_create (int rootfd, const char *id, int *ret_fd, berth_err *err)
   fd = openat (rootfd, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0)
     return berth_err_set (err, errno, "open the state directory of `%s`", id);
-  r = lock_dir (fd, id, true, err);
+  r = rt_state_lock (fd, id, true, err);
   if (r < 0)
     return r;
   *ret_fd = steal_fd (&fd);
@@ -94,12 +94,18 @@ rt_state_dir_open (int rootfd, const char *id, int lock, int *ret_fd, berth_err 
     }
   if (lock != RT_LOCK_NONE)
     {
-      r = lock_dir (fd, id, lock == RT_LOCK_EXCLUSIVE, err);
+      r = rt_state_lock (fd, id, lock == RT_LOCK_EXCLUSIVE, err);
       if (r < 0)
         return r;
     }
   *ret_fd = steal_fd (&fd);
   return 0;
+}
+
+void
+rt_state_unlock (int dirfd)
+{
+  flock (dirfd, LOCK_UN);
 }
 
 void

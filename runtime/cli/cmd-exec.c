@@ -68,9 +68,9 @@ cli_exec (struct cli *cli, int argc, char **argv)
     return cli_usage ("exec", "a command cannot be given with --process");
   if (!o.process_file && optind + 1 >= argc)
     return cli_usage ("exec", "give a command or --process FILE");
-  if (o.process_file && (env[0] || o.cwd || o.user || o.tty))
-    return cli_usage ("exec", "--env, --cwd, --user and --tty change the container's process; "
-                              "with --process, write them in the file");
+  if (o.process_file && (env[0] || o.cwd || o.user))
+    return cli_usage ("exec", "--env, --cwd and --user change the container's process; with "
+                              "--process, write them in the file");
   o.args = argv + optind + 1;
   o.env = env;
   if (runtime_exec (&cli->ctx, argv[optind], &o, &status, &err) < 0)
