@@ -536,7 +536,7 @@ clear_target (struct extractor *x, int dfd, const char *name, bool new_is_dir, b
           *ret_is_dir = true;
           return 0;
         }
-      parent_cache_drop (x);
+      /* dfd is the cached parent; removing a child leaves it valid */
       return berth_rm_rf_at (dfd, name, err);
     }
   if (unlinkat (dfd, name, 0) < 0)
@@ -641,6 +641,7 @@ write_file (struct extractor *x, struct archive_entry *e, int dfd, const char *n
   struct timespec t[2];
   uid_t uid;
   gid_t gid;
+  bool isdir;
 
   if (size < 0)
     size = 0;
@@ -650,7 +651,7 @@ write_file (struct extractor *x, struct archive_entry *e, int dfd, const char *n
                         "layer entry `%.300s`: the layer's files exceed %" PRIu64
                         " bytes (max_layer_size)",
                         x->entry, x->o->max_size);
-  if (entry_owner (x, e, &uid, &gid, err) < 0)
+  if (entry_owner (x, e, &uid, &gid, err) < 0 || clear_target (x, dfd, name, false, &isdir, err) < 0)
     return -1;
   fd = openat (dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0)
@@ -960,7 +961,7 @@ ic_unpack_layer (const struct ic_source *src, int dirfd, const struct ic_unpack_
   if (archive_read_open (a, &d, NULL, archive_read_cb, NULL) != ARCHIVE_OK)
     {
       if (!d.err)
-        berth_err_set (&d.err, 0, "layer: %s", archive_error_string (a));
+        berth_err_set (&d.err, 0, "layer: not a valid tar stream: %s", archive_error_string (a));
       goto out;
     }
   for (;;)
@@ -973,11 +974,13 @@ ic_unpack_layer (const struct ic_source *src, int dirfd, const struct ic_unpack_
           if (!d.err)
             berth_err_set (&d.err, 0, "layer: not a valid tar stream: %s",
                            archive_error_string (a));
+          r = -1;
           goto out;
         }
       if (ic_ctx_stopped (o->ctx))
         {
           ic_ctx_stop_error (o->ctx, &d.err);
+          r = -1;
           goto out;
         }
       x.entries++;
@@ -998,12 +1001,18 @@ ic_unpack_layer (const struct ic_source *src, int dirfd, const struct ic_unpack_
     {
       ssize_t n = decomp_read (&d);
       if (n < 0)
-        goto out;
+        {
+          r = -1;
+          goto out;
+        }
       if (n == 0)
         break;
     }
   if (finish_dirs (&x, &d.err) < 0)
-    goto out;
+    {
+      r = -1;
+      goto out;
+    }
   ic_sha256_final (&d.diff, ret->diff_id);
   ret->tar_bytes = d.total;
   ret->unpacked_size = x.file_bytes;
