@@ -68,9 +68,9 @@ mark_all (struct imagecache_store *s, struct mark *m, berth_err *err)
 {
   cleanup_strv char **files = NULL;
   if (ic_lease_roots (s, &m->digests, &m->chains, NULL, NULL, err) < 0)
-    return -1;
+    return berth_err_ret (err);
   if (ic_record_list_files (s, &files, err) < 0)
-    return -1;
+    return berth_err_ret (err);
   for (size_t i = 0; files[i]; i++)
     {
       struct ic_record r = { 0 };
@@ -141,7 +141,7 @@ sweep (struct imagecache_store *s, const struct mark *m, uint64_t min_age_ns,
   {
     cleanup_dir DIR *d = open_dir_at (s->blobs_fd, err, s->root, "blobs/sha256");
     if (d == NULL)
-      return -1;
+      return berth_err_ret (err);
     while ((de = readdir (d)) != NULL)
       {
         struct stat st;
@@ -158,7 +158,7 @@ sweep (struct imagecache_store *s, const struct mark *m, uint64_t min_age_ns,
   {
     cleanup_dir DIR *d = open_dir_at (s->layers_fd, err, s->root, "layers");
     if (d == NULL)
-      return -1;
+      return berth_err_ret (err);
     while ((de = readdir (d)) != NULL)
       {
         char p[128];
@@ -167,7 +167,7 @@ sweep (struct imagecache_store *s, const struct mark *m, uint64_t min_age_ns,
           {
             /* every unpack holds the store lock shared: none is running, this is a crash's */
             if (to_trash (s, s->layers_fd, de->d_name, "tmp", err) < 0)
-              return -1;
+              return berth_err_ret (err);
             rep->leftovers_removed++;
             continue;
           }
@@ -176,7 +176,7 @@ sweep (struct imagecache_store *s, const struct mark *m, uint64_t min_age_ns,
         snprintf (p, sizeof p, "sha256:%s", de->d_name);
         ic_layer_unpacked_size (s, p, &size);
         if (to_trash (s, s->layers_fd, de->d_name, "layer", err) < 0)
-          return -1;
+          return berth_err_ret (err);
         rep->layers_removed++;
         rep->bytes_freed += size;
       }
@@ -184,7 +184,7 @@ sweep (struct imagecache_store *s, const struct mark *m, uint64_t min_age_ns,
   {
     cleanup_dir DIR *d = open_dir_at (s->ingest_fd, err, s->root, "ingest");
     if (d == NULL)
-      return -1;
+      return berth_err_ret (err);
     while ((de = readdir (d)) != NULL)
       {
         struct stat st;
@@ -206,7 +206,7 @@ sweep (struct imagecache_store *s, const struct mark *m, uint64_t min_age_ns,
   {
     cleanup_dir DIR *d = open_dir_at (s->locks_fd, err, s->root, "locks");
     if (d == NULL)
-      return -1;
+      return berth_err_ret (err);
     while ((de = readdir (d)) != NULL)
       {
         int lfd;
@@ -233,13 +233,13 @@ empty_trash (struct imagecache_store *s, berth_err *err)
   cleanup_dir DIR *d = open_dir_at (s->trash_fd, err, s->root, "trash");
   struct dirent *de;
   if (d == NULL)
-    return -1;
+    return berth_err_ret (err);
   while ((de = readdir (d)) != NULL)
     {
       if (strcmp (de->d_name, ".") == 0 || strcmp (de->d_name, "..") == 0)
         continue;
       if (berth_rm_rf_at (s->trash_fd, de->d_name, err) < 0)
-        return -1;
+        return berth_err_ret (err);
     }
   return 0;
 }
@@ -314,7 +314,7 @@ collect_units (struct imagecache_store *s, uint64_t min_age_ns, struct unit **re
 
   if (ic_lease_roots (s, NULL, NULL, &held, NULL, err) < 0
       || ic_record_list_files (s, &files, err) < 0)
-    return -1;
+    return berth_err_ret (err);
   u = xzalloc ((strv_len (files) + 1) * sizeof *u);
   for (size_t i = 0; files[i]; i++)
     {
@@ -495,7 +495,7 @@ imagecache_store_check (struct imagecache_store *s, bool deep, char ***ret, bert
   struct dirent *de;
 
   if (ic_record_list_files (s, &files, err) < 0)
-    return -1;
+    return berth_err_ret (err);
   for (size_t i = 0; files[i]; i++)
     {
       struct ic_record r = { 0 };
@@ -526,14 +526,14 @@ imagecache_store_check (struct imagecache_store *s, bool deep, char ***ret, bert
       ic_record_clear (&r);
     }
   if (ic_lease_roots (s, &lease_digests, NULL, NULL, NULL, err) < 0)
-    return -1;
+    return berth_err_ret (err);
   for (size_t i = 0; lease_digests[i]; i++)
     if (!ic_blob_exists (s, lease_digests[i], NULL))
       problem (&p, "a lease names blob %s, which is missing", lease_digests[i]);
   {
     cleanup_dir DIR *d = open_dir_at (s->layers_fd, err, s->root, "layers");
     if (d == NULL)
-      return -1;
+      return berth_err_ret (err);
     while ((de = readdir (d)) != NULL)
       {
         cleanup_json json_object *o = NULL;
@@ -560,7 +560,7 @@ imagecache_store_check (struct imagecache_store *s, bool deep, char ***ret, bert
     {
       cleanup_dir DIR *d = open_dir_at (s->blobs_fd, err, s->root, "blobs/sha256");
       if (d == NULL)
-        return -1;
+        return berth_err_ret (err);
       while ((de = readdir (d)) != NULL)
         {
           char dg[IC_DIGEST_BUF];

@@ -107,7 +107,7 @@ get_digest (json_object *o, const char *path, const char *key, char **ret, berth
   const char *s;
   cleanup_free char *p = bjson_path_key (path, key);
   if (bjson_get_string (o, path, key, BJSON_REQUIRED, &s, err) < 0)
-    return -1;
+    return berth_err_ret (err);
   if (ic_digest_validate (s, err) < 0)
     return berth_err_wrap (err, "%s", p);
   *ret = xstrdup (s);
@@ -159,7 +159,7 @@ record_from_json (json_object *o, struct ic_record *ret, berth_err *err)
   return 0;
 fail:
   ic_record_clear (&r);
-  return -1;
+  return berth_err_ret (err);
 }
 
 int
@@ -217,7 +217,7 @@ ic_record_store (struct imagecache_store *s, const struct ic_record *r, berth_er
   cleanup_close int lockfd = -1;
   int q;
   if (ic_lock (s, lk, IC_LOCK_EXCLUSIVE, NULL, &lockfd, err) < 0)
-    return -1;
+    return berth_err_ret (err);
   /* keep the first creation time of the name */
   if (ic_record_load (s, r->name, &old, NULL) == 0 && old.created_ns)
     w.created_ns = old.created_ns;
@@ -365,7 +365,7 @@ find_by_id (struct imagecache_store *s, const char *hex, char ***ret_files, bert
   bool ambiguous = false;
   size_t n = strlen (hex);
   if (ic_record_list_files (s, &files, err) < 0)
-    return -1;
+    return berth_err_ret (err);
   for (size_t i = 0; files[i]; i++)
     {
       struct ic_record r = { 0 };
@@ -402,7 +402,7 @@ resolve_records (struct imagecache_store *s, const char *ref, bool *ret_by_id, c
   if (looks_like_id (ref, &hex))
     {
       if (find_by_id (s, hex, &files, err) < 0)
-        return -1;
+        return berth_err_ret (err);
       if (files[0] || str_has_prefix (ref, "sha256:"))
         {
           if (files[0] == NULL)
@@ -415,7 +415,7 @@ resolve_records (struct imagecache_store *s, const char *ref, bool *ret_by_id, c
       files = NULL;
     }
   if (imagecache_ref_parse (ref, &pr, err) < 0)
-    return -1;
+    return berth_err_ret (err);
   files = xzalloc (sizeof (char *));
   {
     cleanup_free char *f = ic_record_file (pr.name);
@@ -430,7 +430,7 @@ resolve_records (struct imagecache_store *s, const char *ref, bool *ret_by_id, c
       if (ic_record_list_files (s, &all, err) < 0)
         {
           imagecache_ref_clear (&pr);
-          return -1;
+          return berth_err_ret (err);
         }
       for (size_t i = 0; all[i]; i++)
         {
@@ -466,9 +466,9 @@ imagecache_image_get (struct imagecache_store *s, const char *ref, struct imagec
   bool by_id;
   int q;
   if (resolve_records (s, ref, &by_id, &files, err) < 0)
-    return -1;
+    return berth_err_ret (err);
   if (ic_record_load_file (s, files[0], &r, err) < 0)
-    return -1;
+    return berth_err_ret (err);
   q = ic_image_from_record (s, &r, ret, err);
   ic_record_clear (&r);
   return q;
@@ -482,7 +482,7 @@ imagecache_image_list (struct imagecache_store *s, struct imagecache_image ***re
   struct imagecache_image **v;
   size_t n = 0;
   if (ic_record_list_files (s, &files, err) < 0)
-    return -1;
+    return berth_err_ret (err);
   v = xzalloc ((strv_len (files) + 1) * sizeof *v);
   for (size_t i = 0; files[i]; i++)
     {
@@ -496,13 +496,13 @@ imagecache_image_list (struct imagecache_store *s, struct imagecache_image ***re
               continue;
             }
           imagecache_image_freev (v, n);
-          return -1;
+          return berth_err_ret (err);
         }
       if (ic_image_from_record (s, &r, &v[n], err) < 0)
         {
           ic_record_clear (&r);
           imagecache_image_freev (v, n);
-          return -1;
+          return berth_err_ret (err);
         }
       n++;
       ic_record_clear (&r);
@@ -527,14 +527,14 @@ imagecache_image_remove (struct imagecache_store *s, const char *ref, berth_err 
   int q = 0;
 
   if (resolve_records (s, ref, &by_id, &files, err) < 0)
-    return -1;
+    return berth_err_ret (err);
   for (size_t i = 0; files[i]; i++)
     {
       struct ic_record r = { 0 };
       cleanup_free char *holder = NULL;
       bool other_name = false;
       if (ic_record_load_file (s, files[i], &r, err) < 0)
-        return -1;
+        return berth_err_ret (err);
       /* a name may go while a lease holds its image, as long as another name keeps it */
       if (!by_id)
         {
@@ -542,7 +542,7 @@ imagecache_image_remove (struct imagecache_store *s, const char *ref, berth_err 
           if (ic_record_list_files (s, &all, err) < 0)
             {
               ic_record_clear (&r);
-              return -1;
+              return berth_err_ret (err);
             }
           for (size_t j = 0; all[j] && !other_name; j++)
             {

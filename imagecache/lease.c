@@ -41,13 +41,13 @@ imagecache_lease_add (struct imagecache_store *s, const char *id,
   const char *text;
 
   if (ic_lease_id_validate (id, err) < 0)
-    return -1;
+    return berth_err_ret (err);
   file = lease_file (id);
   lk = xasprintf ("lease-%s", id);
   /* shared store lock: a GC that is marking waits for this lease to be on disk */
   if (ic_store_lock_shared (s, NULL, &storefd, err) < 0
       || ic_lock (s, lk, IC_LOCK_EXCLUSIVE, NULL, &lockfd, err) < 0)
-    return -1;
+    return berth_err_ret (err);
   if (bjson_parse_file_at (s->leases_fd, file, 1 << 22, &o, err) < 0)
     {
       if (berth_err_code (err) != ENOENT)
@@ -88,11 +88,11 @@ imagecache_lease_release (struct imagecache_store *s, const char *id, berth_err 
   cleanup_free char *file = NULL, *lk = NULL;
   cleanup_close int lockfd = -1;
   if (ic_lease_id_validate (id, err) < 0)
-    return -1;
+    return berth_err_ret (err);
   file = lease_file (id);
   lk = xasprintf ("lease-%s", id);
   if (ic_lock (s, lk, IC_LOCK_EXCLUSIVE, NULL, &lockfd, err) < 0)
-    return -1;
+    return berth_err_ret (err);
   if (unlinkat (s->leases_fd, file, 0) < 0)
     {
       if (errno == ENOENT)
@@ -173,7 +173,7 @@ ic_lease_roots (struct imagecache_store *s, char ***ret_digests, char ***ret_cha
   cleanup_strv char **manifests = xzalloc (sizeof (char *));
   cleanup_strv char **holders = xzalloc (sizeof (char *));
   if (list_ids (s, &ids, err) < 0)
-    return -1;
+    return berth_err_ret (err);
   for (size_t i = 0; ids[i]; i++)
     {
       cleanup_free char *file = lease_file (ids[i]);

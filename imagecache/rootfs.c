@@ -43,7 +43,7 @@ mount_new_api (char **lowers, size_t n, const char *upper, const char *work, con
       if (errno == ENOSYS)
         {
           *ret_unsupported = true;
-          return -1;
+          return berth_err_ret (err);
         }
       return berth_err_set (err, errno, "fsopen overlay");
     }
@@ -56,7 +56,7 @@ mount_new_api (char **lowers, size_t n, const char *upper, const char *work, con
             cleanup_free char *m = fs_context_message (fsfd);
             (void)m;
             *ret_unsupported = true;
-            return -1;
+            return berth_err_ret (err);
           }
         cleanup_free char *m = fs_context_message (fsfd);
         return berth_err_set (err, errno, "overlay: layer `%s`%s", lowers[i], m);
@@ -130,12 +130,12 @@ imagecache_rootfs_prepare (struct imagecache_store *s, const struct imagecache_i
   int r;
 
   if (check_options (o, err) < 0)
-    return -1;
+    return berth_err_ret (err);
   if (img->n_layers == 0)
     return berth_err_set (err, 0, "image %s has no layers", img->name);
   /* the lease first: from here GC keeps every layer, whatever happens next */
   if (imagecache_lease_add (s, o->lease_id, img, err) < 0)
-    return -1;
+    return berth_err_ret (err);
 
   rec.name = img->name;
   rec.n_layers = img->n_layers;
@@ -161,13 +161,13 @@ imagecache_rootfs_prepare (struct imagecache_store *s, const struct imagecache_i
   if (o->read_only && n_lowers == 1)
     lowers[n_lowers++] = xasprintf ("%s/empty", s->root);
   if (berth_mkdir_p (o->target, 0755, err) < 0)
-    return -1;
+    return berth_err_ret (err);
   if (!o->read_only)
     {
       upper = xasprintf ("%s/upper", o->rw_dir);
       work = xasprintf ("%s/work", o->rw_dir);
       if (berth_mkdir_p (upper, 0755, err) < 0 || berth_mkdir_p (work, 0700, err) < 0)
-        return -1;
+        return berth_err_ret (err);
       /* the container's / is the upper root: it must not be 0700 from a umask */
       if (chmod (upper, 0755) < 0)
         return berth_err_set (err, errno, "chmod `%s`", upper);
@@ -197,7 +197,7 @@ imagecache_rootfs_release (struct imagecache_store *s, const struct imagecache_r
                            unsigned flags, berth_err *err)
 {
   if (check_options (o, err) < 0)
-    return -1;
+    return berth_err_ret (err);
   while (is_mount_point (o->target))
     {
       /* not MNT_DETACH: an overlay still in use must not lose its upper dir under it */

@@ -651,7 +651,8 @@ write_file (struct extractor *x, struct archive_entry *e, int dfd, const char *n
                         "layer entry `%.300s`: the layer's files exceed %" PRIu64
                         " bytes (max_layer_size)",
                         x->entry, x->o->max_size);
-  if (entry_owner (x, e, &uid, &gid, err) < 0 || clear_target (x, dfd, name, false, &isdir, err) < 0)
+  if (entry_owner (x, e, &uid, &gid, err) < 0
+      || clear_target (x, dfd, name, false, &isdir, err) < 0)
     return -1;
   fd = openat (dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0)

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Runs test-api.c (the API on threads) against a registry behind two proxies (one that logs,
+# one rate-limited), then checks across processes: 10 `berth pull` at once download each
+# blob once.
+. "$(dirname "$0")/lib.sh"
+: "${IC_API_TEST:?IC_API_TEST must point at the test-api binary}"
+
+python3 - "$T/spec.json" <<'EOF'
+import json, sys
+imgs = [{"tag": "layers5", "layers": [{"entries": [{"path": "l%d.bin" % i, "random": 300000}]} for i in range(5)]},
+        {"tag": "shared-a", "layers": [{"busybox": True}, {"entries": [{"path": "a", "content": "a\n"}]}]},
+        {"tag": "shared-b", "layers": [{"busybox": True}, {"entries": [{"path": "b", "content": "b\n"}]}]},
+        {"tag": "big", "layers": [{"compression": "none", "entries": [{"path": "big%d.bin" % i, "random": 4000000}]} for i in range(2)]},
+        {"tag": "layers100", "layers": [{"entries": [{"path": "f%d" % i, "content": "layer %d\n" % i},
+                                                     {"path": "over", "content": "%d\n" % i}]} for i in range(100)]}]
+json.dump({"images": imgs}, open(sys.argv[1], "w"))
+EOF
+build "$T/spec.json" "$T/layout" || { echo "FAIL: image build"; exit 1; }
+reg_start api || exit 1
+UP=$REG_PORT
+for t in layers5 shared-a shared-b big layers100; do reg_push "$T/layout" $t "127.0.0.1:$UP/api/$t:1" || bad "push $t"; done
+proxy_start log "$UP" --log "$T/log.log" --count 0 || exit 1
+FAST=127.0.0.1:$PROXY_PORT
+proxy_start slow "$UP" --rate 400000 --count 0 || exit 1
+SLOW=127.0.0.1:$PROXY_PORT
+
+mkdir -p "$T/work"
+if IC_REGISTRY=$FAST IC_SLOW_REGISTRY=$SLOW IC_WORK=$T/work "$IC_API_TEST" --jobs 1 >"$T/api.out" 2>&1; then
+  ok "API tests ($(grep -o 'Tested: [0-9]*' "$T/api.out"))"
+else
+  bad "API tests: $(cat "$T/api.out")"
+fi
+
+# ---------------------------------------------------------------- across processes
+export BERTH_IMAGE_ROOT=$T/store-procs
+insecure "$FAST"
+: >"$T/log.log"
+PIDS=()
+for i in $(seq 10); do
+  "$BERTH" pull -q "$FAST/api/layers5:1" >"$T/p$i.out" 2>&1 &
+  PIDS+=($!)
+done
+FAILED=0
+for p in "${PIDS[@]}"; do wait "$p" || FAILED=$((FAILED + 1)); done
+check_eq "10 berth pull processes at once all succeed" "$FAILED" "0"
+LAYERS=$(grep 'blobs/sha256:' "$T/log.log" | grep 'status=200' | awk '{print $2}' | sort | uniq -c | sort -rn)
+check_eq "every layer blob was downloaded once (max GETs of one blob, config aside)" \
+  "$(grep -c . <<<"$LAYERS") blobs, max $(grep 'status=200' "$T/log.log" | grep 'blobs/sha256' | awk '{print $2}' | sort | uniq -c | awk '$1>m{m=$1} END{print m}')" \
+  "$(grep -c . <<<"$LAYERS") blobs, max $(awk '{print $1}' <<<"$LAYERS" | head -1)"
+BIGGEST=$(grep 'status=200' "$T/log.log" | grep 'blobs/sha256' | awk '{split($5, b, "="); if (b[2] + 0 > 100000) print $2}' | sort | uniq -c | awk '{print $1}' | sort -u)
+check_eq "each 300 kB layer was fetched exactly once across 10 processes" "$BIGGEST" "1"
+check "the store is consistent" "$BERTH" image check --deep
+finish
