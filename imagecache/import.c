@@ -208,7 +208,9 @@ read_tar (struct imagecache_store *s, struct ic_ctx *ctx, const char *path, stru
   archive_read_support_format_tar (a);
   if (archive_read_open_filename (a, path, 1 << 20) != ARCHIVE_OK)
     {
-      r = berth_err_set (err, 0, "open `%s`: %s", path, archive_error_string (a));
+      r = berth_err_set (
+          err, 0, "`%s` is not an image archive (a tar of an OCI layout, or a docker-archive): %s",
+          path, archive_error_string (a));
       goto out;
     }
   for (;;)
