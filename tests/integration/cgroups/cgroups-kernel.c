@@ -8,6 +8,8 @@
 #include <sched.h>
 #include <signal.h>
 #include <linux/magic.h>
+#include <linux/sched.h>
+#include <sys/syscall.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/statfs.h>
@@ -1438,6 +1440,78 @@ out:
   return q;
 }
 
+/* clone3 (CLONE_INTO_CGROUP) with cgroups_v2_dirfd: the child starts in the cgroup, under its
+ * limits from its first instruction (what the runtime does on pure v2 hosts). */
+static int
+check_clone_into_cgroup (void)
+{
+  berth_err err = NULL;
+  struct cgroups_cgroup *cg = NULL;
+  struct clone_args args;
+  char want[512];
+  int pipefd[2] = { -1, -1 }, status, q = -1;
+  pid_t pid;
+
+  if (cgroups_manager_layout (mgr) != CGROUPS_LAYOUT_UNIFIED)
+    {
+      snprintf (skip_msg, sizeof skip_msg, "cgroups_v2_dirfd is -1 unless the host is pure v2");
+      return SKIP;
+    }
+  if (make ("{\"pids\": {\"limit\": 5}}", NULL, &cg, &err) < 0)
+    return fail_err ("create", &err);
+  if (pipe2 (pipefd, O_CLOEXEC) < 0)
+    {
+      fail ("pipe");
+      goto out;
+    }
+  memset (&args, 0, sizeof args);
+  args.flags = CLONE_INTO_CGROUP;
+  args.exit_signal = SIGCHLD;
+  args.cgroup = (uint64_t)cgroups_v2_dirfd (cg);
+  pid = (pid_t)syscall (SYS_clone3, &args, sizeof args);
+  if (pid < 0)
+    {
+      fail ("clone3: %s", strerror (errno));
+      goto out;
+    }
+  if (pid == 0)
+    {
+      char buf[512];
+      int fd = open ("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
+      ssize_t n = fd >= 0 ? read (fd, buf, sizeof buf - 1) : -1;
+      if (n > 0 && write (pipefd[1], buf, (size_t)n) < 0)
+        _exit (2);
+      _exit (n > 0 ? 0 : 1);
+    }
+  close (pipefd[1]);
+  pipefd[1] = -1;
+  {
+    char got[512];
+    ssize_t n = read (pipefd[0], got, sizeof got - 1);
+    waitpid (pid, &status, 0);
+    got[n > 0 ? n : 0] = '\0';
+    got[strcspn (got, "\n")] = '\0';
+    snprintf (want, sizeof want, "0::%s", cgroups_path (cg));
+    DIAG ("child started in %s", got);
+    if (strcmp (got, want) != 0)
+      {
+        fail ("child's cgroup is `%s`, expected `%s`", got, want);
+        goto out;
+      }
+  }
+  q = 0;
+out:
+  if (pipefd[0] >= 0)
+    close (pipefd[0]);
+  if (pipefd[1] >= 0)
+    close (pipefd[1]);
+  if (cg && cgroups_destroy (cg, &err) < 0 && q == 0)
+    q = fail_err ("destroy", &err);
+  berth_err_free (&err);
+  cgroups_free (cg);
+  return q;
+}
+
 /* Fields this host's cgroup version cannot honour fail, naming the field, and leave nothing. */
 static int
 check_refusals (void)
@@ -1706,6 +1780,7 @@ main (int argc, char **argv)
     { "stats", check_stats },
     { "io-stats", check_io_stats },
     { "delegate", check_delegate },
+    { "clone-into-cgroup", check_clone_into_cgroup },
     { "refusals", check_refusals },
     { "mapping", check_mapping },
     { "hugetlb", check_hugetlb },
