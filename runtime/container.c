@@ -33,6 +33,23 @@ warn (const struct runtime_context *ctx, berth_err *err)
   berth_err_free (err);
 }
 
+/* runtime-spec: a failing poststart or poststop hook is logged as a warning, and the
+ * remaining hooks and the lifecycle go on as if it had succeeded. */
+static void
+run_hooks_warning (const struct runtime_context *ctx, const struct rt_hooks *hooks,
+                   enum rt_hook_kind kind, const char *state_json)
+{
+  for (size_t i = 0; i < hooks->n[kind]; i++)
+    {
+      struct rt_hooks one = { 0 };
+      cleanup_err berth_err herr = NULL;
+      one.v[kind] = &hooks->v[kind][i];
+      one.n[kind] = 1;
+      if (rt_hooks_run (&one, kind, state_json, &herr) < 0)
+        warn (ctx, &herr);
+    }
+}
+
 /* ------------------------------------------------------------------ host checks */
 
 static char *
@@ -564,7 +581,9 @@ write_final_state (struct create_ctx *x, berth_err *err)
 static int
 run_parent_hooks (struct create_ctx *x, berth_err *err)
 {
-  cleanup_free char *st = state_with_pid (x->state_json_creating, x->pid);
+  /* The process exists and waits: "created", as runc and crun report it to these hooks and
+     runtime-tools (hooks_stdin) expects. */
+  cleanup_free char *st = state_with_pid (x->state_json_created, x->pid);
   int r = rt_hooks_run (&x->config->hooks, RT_HOOK_PRESTART, st, err);
   if (r < 0)
     return r;
@@ -692,6 +711,10 @@ create_container (struct create_ctx *x, const char *id, const struct runtime_cre
   if (r < 0)
     return r;
   c = x->config;
+  for (size_t i = 0; i < c->n_mounts; i++)
+    for (size_t k = 0; c->mounts[i].ignored && c->mounts[i].ignored[k]; k++)
+      if (x->ctx && x->ctx->warn)
+        x->ctx->warn (x->ctx->userdata, c->mounts[i].ignored[k]);
   if (c->process->terminal && !(o && o->console_socket) && !keep_pty)
     return berth_err_set (err, 0, "process.terminal is true: --console-socket is required");
 
@@ -847,12 +870,7 @@ after_start (const struct runtime_context *ctx, int statefd, struct rt_state *s,
     return r;
   /* runtime-spec: a failing poststart hook is logged, and the lifecycle goes on. */
   st = rt_state_oci_json (s, RT_STATUS_RUNNING);
-  if (c->hooks.n[RT_HOOK_POSTSTART])
-    {
-      cleanup_err berth_err herr = NULL;
-      if (rt_hooks_run (&c->hooks, RT_HOOK_POSTSTART, bjson_to_string (st), &herr) < 0)
-        warn (ctx, &herr);
-    }
+  run_hooks_warning (ctx, &c->hooks, RT_HOOK_POSTSTART, bjson_to_string (st));
   return 0;
 }
 
@@ -1063,10 +1081,7 @@ destroy (const struct runtime_context *ctx, int rootfd, int statefd, struct rt_s
   if (load_saved_config (statefd, &c, NULL) == 0 && c->hooks.n[RT_HOOK_POSTSTOP])
     {
       cleanup_json json_object *sj = rt_state_oci_json (s, RT_STATUS_STOPPED);
-      cleanup_err berth_err herr = NULL;
-      /* runtime-spec: a failing poststop hook is logged, and the lifecycle goes on. */
-      if (rt_hooks_run (&c->hooks, RT_HOOK_POSTSTOP, bjson_to_string (sj), &herr) < 0)
-        warn (ctx, &herr);
+      run_hooks_warning (ctx, &c->hooks, RT_HOOK_POSTSTOP, bjson_to_string (sj));
     }
   r = berth_rm_rf_at (rootfd, s->id, err);
 out:

@@ -102,6 +102,9 @@ struct rt_mount
   bool propagation_recursive;
   struct rt_fsparam *params;
   size_t n_params;
+  /* Filesystem options given to a bind mount: mount(2) ignores them for binds (runc and
+     crun pass them along to the same effect); berth accepts them and says so. */
+  char **ignored; /* warnings, "mounts[i].options[j]: ..." */
 };
 
 /* Parses mount options into m (kind, attributes, propagation, fs parameters). Exposed for

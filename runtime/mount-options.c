@@ -67,11 +67,6 @@ static const struct
   { "unbindable", MS_UNBINDABLE, false }, { "runbindable", MS_UNBINDABLE, true },
 };
 
-/* Superblock flags: parameters of a new filesystem (fsconfig knows them by these names),
- * meaningless for a bind mount, which shares the source's superblock. */
-static const char *const superblock_options[]
-    = { "sync", "async", "dirsync", "mand", "nomand", "lazytime", "nolazytime", NULL };
-
 static const struct
 {
   const char *name;
@@ -115,6 +110,7 @@ rt_mount_options_parse (struct rt_mount *m, char *const *options, const char *pa
   for (size_t i = 0; options && options[i]; i++)
     {
       const char *o = options[i];
+      cleanup_free char *tmp_msg = NULL;
       bool done = false;
 
       if (*o == '\0')
@@ -153,20 +149,19 @@ rt_mount_options_parse (struct rt_mount *m, char *const *options, const char *pa
           }
       if (done)
         continue;
-      if (strv_contains ((char *const *)superblock_options, o))
+      if (m->kind == RT_MOUNT_BIND && !str_has_prefix (o, "x-"))
         {
-          if (m->kind == RT_MOUNT_BIND)
-            return berth_err_set (err, 0,
-                                  "%s[%zu]: `%s` is a filesystem option and cannot be applied "
-                                  "to a bind mount",
-                                  path, i, o);
+          /* Filesystem data and superblock flags do nothing to a bind mount: mount(2)
+             ignores the data of MS_BIND. Accepted (runtime-tools' own tests pass
+             "mode=755,size=1k" to binds) and reported to the caller as a warning. */
+          tmp_msg = xasprintf ("%s[%zu]: `%s` has no effect on a bind mount", path, i, o);
+          strv_append (&m->ignored, tmp_msg);
+          continue;
         }
-      else if (str_has_prefix (o, "x-"))
+      if (str_has_prefix (o, "x-"))
         return berth_err_set (err, 0, "%s[%zu]: `%s` is a mount helper option, not supported", path,
                               i, o);
-      else if (m->kind == RT_MOUNT_BIND)
-        return berth_err_set (err, 0, "%s[%zu]: `%s` is not an option of bind mounts", path, i, o);
-      else if (m->kind == RT_MOUNT_CGROUP)
+      if (m->kind == RT_MOUNT_CGROUP)
         return berth_err_set (err, 0, "%s[%zu]: `%s` is not an option of cgroup mounts", path, i,
                               o);
       if (o[0] == '=')

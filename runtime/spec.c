@@ -1100,6 +1100,7 @@ rt_config_free (struct rt_config *c)
           free (m->params[k].value);
         }
       free (m->params);
+      strv_free (m->ignored);
     }
   free (c->mounts);
   for (int k = 0; k < RT_HOOK_NKINDS; k++)

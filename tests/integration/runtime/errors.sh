@@ -36,7 +36,7 @@ refused "duplicate namespace" 'linux.namespaces\[6\].type: namespace `pid` is li
 refused "namespace path of the wrong kind" 'linux.namespaces\[network\].path: `/proc/self/ns/uts` is a uts namespace, not a network namespace' '(.linux.namespaces[] | select(.type=="network")) += {"path":"/proc/self/ns/uts"}'
 refused "no mount namespace" 'linux.namespaces: berth needs a mount namespace' 'del(.linux.namespaces[] | select(.type=="mount"))'
 refused "hostname without uts namespace" 'hostname: setting it needs a uts namespace' 'del(.linux.namespaces[] | select(.type=="uts"))'
-refused "unknown mount option on a bind" 'mounts\[7\].options\[1\]: `foo` is not an option of bind mounts' '.mounts+=[{"destination":"/x","type":"bind","source":"/tmp","options":["rbind","foo"]}]'
+refused "a mount helper option" 'mounts\[7\].options\[1\]: `x-systemd.automount` is a mount helper option' '.mounts+=[{"destination":"/x","type":"bind","source":"/tmp","options":["rbind","x-systemd.automount"]}]'
 refused "filesystem option unknown to the kernel" 'mount `/x`: option `nosuchopt`' '.mounts+=[{"destination":"/x","type":"tmpfs","source":"tmpfs","options":["nosuchopt"]}]'
 refused "idmapped mount" 'mounts\[7\].uidMappings: idmapped mounts are not supported' '.mounts+=[{"destination":"/x","type":"bind","source":"/tmp","options":["bind"],"uidMappings":[{"containerID":0,"hostID":1000,"size":1}]}]'
 refused "seccomp listener" 'linux.seccomp.listenerPath: seccomp listeners are not supported' '.linux.seccomp.listenerPath="/run/x.sock"'
