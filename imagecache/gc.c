@@ -173,7 +173,7 @@ sweep (struct imagecache_store *s, const struct mark *m, uint64_t min_age_ns,
           }
         if (!is_hex64 (de->d_name) || marked (m->chains, de->d_name))
           continue;
-        snprintf (p, sizeof p, "sha256:%s", de->d_name);
+        snprintf (p, sizeof p, "sha256:%.64s", de->d_name);
         ic_layer_unpacked_size (s, p, &size);
         if (to_trash (s, s->layers_fd, de->d_name, "layer", err) < 0)
           return berth_err_ret (err);
@@ -542,7 +542,7 @@ imagecache_store_check (struct imagecache_store *s, bool deep, char ***ret, bert
         struct stat st;
         if (!is_hex64 (de->d_name))
           continue;
-        snprintf (path, sizeof path, "%s/layer.json", de->d_name);
+        snprintf (path, sizeof path, "%.64s/layer.json", de->d_name);
         if (bjson_parse_file_at (s->layers_fd, path, 1 << 16, &o, NULL) < 0)
           {
             problem (&p, "layer %s: layer.json is missing or unreadable", de->d_name);
@@ -551,7 +551,7 @@ imagecache_store_check (struct imagecache_store *s, bool deep, char ***ret, bert
         if (bjson_get_string (o, "", "chain_id", 0, &c, NULL) <= 0 || !str_has_prefix (c, "sha256:")
             || strcmp (c + 7, de->d_name) != 0)
           problem (&p, "layer %s: layer.json names another chain id", de->d_name);
-        snprintf (path, sizeof path, "%s/diff", de->d_name);
+        snprintf (path, sizeof path, "%.64s/diff", de->d_name);
         if (fstatat (s->layers_fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR (st.st_mode))
           problem (&p, "layer %s: diff/ is missing", de->d_name);
       }
@@ -566,7 +566,7 @@ imagecache_store_check (struct imagecache_store *s, bool deep, char ***ret, bert
           char dg[IC_DIGEST_BUF];
           if (!is_hex64 (de->d_name))
             continue;
-          snprintf (dg, sizeof dg, "sha256:%s", de->d_name);
+          snprintf (dg, sizeof dg, "sha256:%.64s", de->d_name);
           check_blob (s, dg, true, "store", &p);
         }
     }

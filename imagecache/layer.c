@@ -469,7 +469,7 @@ set_layer_synced (struct imagecache_store *s, const char *hex, berth_err *err)
   char p[128];
   const char *text;
   json_object *v;
-  snprintf (p, sizeof p, "%s/layer.json", hex);
+  snprintf (p, sizeof p, "%.64s/layer.json", hex);
   if (bjson_parse_file_at (s->layers_fd, p, 1 << 16, &obj, NULL) < 0)
     return 0;
   if (json_object_object_get_ex (obj, "synced", &v) && json_object_get_boolean (v))
@@ -527,7 +527,7 @@ ic_layers_check_boot (struct imagecache_store *s, berth_err *err)
       const char *boot = "";
       if (de->d_name[0] == '.' || strlen (de->d_name) != 64)
         continue;
-      snprintf (p, sizeof p, "%s/layer.json", de->d_name);
+      snprintf (p, sizeof p, "%.64s/layer.json", de->d_name);
       if (bjson_parse_file_at (s->layers_fd, p, 1 << 16, &obj, NULL) == 0)
         {
           if (json_object_object_get_ex (obj, "synced", &v))
@@ -538,7 +538,7 @@ ic_layers_check_boot (struct imagecache_store *s, berth_err *err)
         }
       if (synced || strcmp (boot, s->boot_id) == 0)
         continue;
-      snprintf (t, sizeof t, "layer-%s-%d", de->d_name, getpid ());
+      snprintf (t, sizeof t, "layer-%.64s-%d", de->d_name, getpid ());
       if (renameat (s->layers_fd, de->d_name, s->trash_fd, t) < 0 && errno != ENOENT)
         return berth_err_set (err, errno, "move unsynced layer %s to trash", de->d_name);
     }
