@@ -411,6 +411,28 @@ enable_v2 (struct cgroups_manager *m, const struct cgroups_resources *r, const c
       if (read_trimmed (dfd, "cgroup.controllers", avail, sizeof avail) < 0
           || read_trimmed (dfd, "cgroup.subtree_control", enabled, sizeof enabled) < 0)
         return berth_err_set (err, errno, "read the controllers of `%s`", p);
+      /* On a hybrid host the cgroup2 root is the host's: changing its subtree_control would
+       * change every cgroup2 group on the host, and outlive the container. berth uses what
+       * the host enabled there and says so when that is not enough. */
+      if (m->layout == CGROUPS_LAYOUT_HYBRID && strcmp (p, "/") == 0)
+        {
+          for (char *const *w = want; w && *w; w++)
+            {
+              cleanup_free char *word = xasprintf (" %s ", *w);
+              cleanup_free char *en = xasprintf (" %s ", enabled);
+              if (strv_contains (need, *w) && !strstr (en, word))
+                {
+                  cleanup_free char *f = r ? cg_field (r, field_of_controller (*w)) : NULL;
+                  return berth_err_set (
+                      err, 0,
+                      "%s: the %s controller is on this hybrid host's cgroup2 "
+                      "root, which berth does not reconfigure for the whole "
+                      "host (enable it there: echo +%s > %s/cgroup.subtree_control)",
+                      f ? f : "resources", *w, *w, h->mountpoint);
+                }
+            }
+          goto next_level;
+        }
       /* A non-root cgroup with processes must get no controller at all: the threaded ones
        * (cpu, pids) would be accepted and make it a thread root, after which no domain
        * child can hold a process (EOPNOTSUPP), not even a leaf to delegate into. */

@@ -1667,9 +1667,44 @@ check_hugetlb (void)
   bool unified = false;
   int q = -1;
 
+  if (cgroups_manager_layout (mgr) == CGROUPS_LAYOUT_HYBRID)
+    {
+      /* hugetlb on the host's cgroup2 root: berth must refuse rather than enable it there */
+      bool on_v2 = false;
+      const char *root = ctrl_dir (NULL, "hugetlb", &on_v2);
+      char before[256] = "", after[256] = "";
+      if (!on_v2
+          || read_file ("/sys/fs/cgroup/unified", "cgroup.subtree_control", before, sizeof before)
+                 < 0
+          || strstr (before, "hugetlb"))
+        {
+          snprintf (skip_msg, sizeof skip_msg,
+                    "hugetlb is not on this host's cgroup2, or the host enabled it there");
+          return SKIP;
+        }
+      (void)root;
+      if (make ("{\"hugepageLimits\": [{\"pageSize\": \"2MB\", \"limit\": 4194304}]}", NULL, &cg,
+                &err)
+          == 0)
+        {
+          cgroups_destroy (cg, &err);
+          cgroups_free (cg);
+          return fail ("hugepageLimits accepted on a hybrid host");
+        }
+      DIAG ("refused: %s", berth_err_msg (&err));
+      read_file ("/sys/fs/cgroup/unified", "cgroup.subtree_control", after, sizeof after);
+      if (strstr (berth_err_msg (&err), "linux.resources.hugepageLimits") == NULL
+          || strcmp (before, after) != 0)
+        q = fail ("error `%s`, root subtree_control `%s` -> `%s`", berth_err_msg (&err), before,
+                  after);
+      else
+        q = 0;
+      berth_err_free (&err);
+      return q;
+    }
   if (cgroups_manager_layout (mgr) != CGROUPS_LAYOUT_UNIFIED)
     {
-      snprintf (skip_msg, sizeof skip_msg, "hugetlb is checked in the cgroup v2 VM");
+      snprintf (skip_msg, sizeof skip_msg, "no cgroup2 hugetlb on a legacy host");
       return SKIP;
     }
   if (!cgroups_manager_has_controller (mgr, "hugetlb"))
