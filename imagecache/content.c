@@ -290,7 +290,8 @@ ic_ingest_close (struct ic_ingest *ing, bool keep)
 {
   if (ing->fd < 0)
     return;
-  if (!keep)
+  /* an empty partial has nothing to resume */
+  if (!keep || ing->offset == 0)
     unlinkat (ing->store->ingest_fd, ic_digest_hex (ing->digest), 0);
   close (ing->fd);
   ing->fd = -1;

@@ -350,9 +350,6 @@ void ic_registry_clear (struct ic_registry *reg);
 int ic_registry_manifest (struct ic_registry *reg, const char *reference, bool head,
                           char **ret_body, size_t *ret_len, char **ret_content_type,
                           char **ret_digest, berth_err *err);
-/* A small blob (config) into memory, verified. */
-int ic_registry_blob_small (struct ic_registry *reg, const char *digest, uint64_t size, char **ret,
-                            size_t *ret_len, berth_err *err);
 /* A blob into an ingest (resuming from ing->offset), retried and resumed on 5xx, resets
  * and stalls; verified and committed. layer is for progress (-1 for none). */
 int ic_registry_blob_fetch (struct ic_registry *reg, struct ic_ingest *ing, int layer,

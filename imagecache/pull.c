@@ -320,18 +320,14 @@ pull_remote (struct imagecache_store *s, struct ic_ctx *ctx, const struct imagec
     ic_ctx_progress (ctx, IMAGECACHE_PROGRESS_RESOLVED, -1, manifest_digest, 0, total, false, NULL);
   }
 
-  /* config */
-  if (ic_blob_exists (s, m.config.digest, NULL))
-    {
-      atomic_fetch_add (&ctx->blobs_cached, 1);
+  /* config: through the content store's single flight, like the layers, so concurrent
+     pulls of one image fetch it once */
+  {
+    bool cached;
+    r = ic_blob_ensure (s, ctx, &reg, m.config.digest, m.config.size, -1, &cached, err);
+    if (r == 0)
       r = ic_blob_read (s, m.config.digest, IC_MAX_CONFIG_SIZE, &cbody, &clen, err);
-    }
-  else
-    {
-      r = ic_registry_blob_small (&reg, m.config.digest, m.config.size, &cbody, &clen, err);
-      if (r == 0)
-        r = ic_blob_write (s, m.config.digest, cbody, clen, err);
-    }
+  }
   if (r < 0)
     goto out;
   if ((r = imagecache_image_config_parse (cbody, clen, &cfg, err)) < 0)

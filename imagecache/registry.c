@@ -351,44 +351,6 @@ out:
   return r;
 }
 
-int
-ic_registry_blob_small (struct ic_registry *reg, const char *digest, uint64_t size, char **ret,
-                        size_t *ret_len, berth_err *err)
-{
-  struct ic_http_request req = { .method = "GET", .max_body = (size_t)size };
-  struct ic_response resp = { 0 };
-  cleanup_free char *url = xasprintf ("%s/blobs/%s", reg->base, digest);
-  cleanup_free char *what = xasprintf ("GET blob %s", digest);
-  char got[IC_DIGEST_BUF];
-  int r;
-
-  r = registry_call (reg, url, &req, &resp, what, err);
-  if (r < 0)
-    goto out;
-  if (resp.status != 200)
-    {
-      r = status_error (reg, what, &resp, err);
-      goto out;
-    }
-  atomic_fetch_add (&reg->ctx->blob_bytes, resp.body_len);
-  atomic_fetch_add (&reg->ctx->blobs_fetched, 1);
-  ic_sha256_buf (resp.body ? resp.body : "", resp.body_len, got);
-  if (resp.body_len != size || strcmp (got, digest) != 0)
-    {
-      r = berth_err_set (err, 0,
-                         "%s: blob %s: the %zu bytes received hash to %s (want %" PRIu64
-                         " bytes); not stored",
-                         reg->registry, digest, resp.body_len, got, size);
-      goto out;
-    }
-  *ret_len = resp.body_len;
-  *ret = resp.body ? steal_pointer (&resp.body) : xstrdup ("");
-  r = 0;
-out:
-  ic_response_clear (&resp);
-  return r;
-}
-
 /* ------------------------------------------------------------------ blob downloads */
 
 struct blob_sink

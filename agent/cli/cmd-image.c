@@ -202,7 +202,7 @@ on_progress (const struct imagecache_progress *e, void *user)
                  e->n_layers, (double)e->total / 1e6);
       break;
     case IMAGECACHE_PROGRESS_BLOB_START:
-      if (!p->tty)
+      if (!p->tty && e->layer >= 0)
         fprintf (stderr, "layer %d/%zu %s: downloading%s\n", e->layer + 1, e->n_layers,
                  short_id (e->digest, id), e->done ? " (resuming)" : "");
       break;

@@ -16,7 +16,7 @@ are written in the order given, with fixed mtimes and owners, gzip with mtime 0.
      {"tag": "multiarch", "index": [IMAGE-without-tag, ...]}  an image index
   ]}
 
-  LAYER: {"compression": "gzip" | "zstd" | "none", "busybox": true, "entries": [ENTRY, ...],
+  LAYER: {"compression": "gzip" | "zstd" | "none", "level": 6, "busybox": true, "entries": [ENTRY, ...],
           "tar": "/path/to/prebuilt.tar", "append_garbage": false}
   ENTRY: {"path": "etc/x", "type": "file" | "dir" | "symlink" | "hardlink" | "char" | "block"
           | "fifo", "content": "text", "content_file": "/bin/busybox", "zeros": N,
@@ -155,12 +155,12 @@ class ZeroReader:
         return bytes(n)
 
 
-def compress(data, how):
+def compress(data, how, level=6):
     if how == "none":
         return data
     if how == "gzip":
         out = io.BytesIO()
-        with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6, mtime=0, filename="") as g:
+        with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=level, mtime=0, filename="") as g:
             g.write(data)
         return out.getvalue()
     if how == "zstd":
@@ -179,7 +179,7 @@ def build_image(lay, spec):
             ents = (busybox_entries() if l.get("busybox") else []) + l.get("entries", [])
             raw = tar_layer(ents)
         how = l.get("compression", "gzip")
-        blob = compress(raw, how)
+        blob = compress(raw, how, l.get("level", 6))
         if l.get("append_garbage"):
             blob += b"garbage after the stream"
         diff_ids.append("sha256:" + hashlib.sha256(raw).hexdigest())
