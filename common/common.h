@@ -269,6 +269,10 @@ int berth_write_file_at (int dirfd, const char *path, const void *data, size_t l
  * the directory. Readers see the old content or the new, never a mix. */
 int berth_write_file_atomic_at (int dirfd, const char *name, const void *data, size_t len,
                                 mode_t mode, berth_err *err);
+/* The same replace without the fsyncs: readers still see the old content or the new, but a
+ * crash may lose it. For state that does not outlive a reboot anyway (/run). */
+int berth_write_file_replace_at (int dirfd, const char *name, const void *data, size_t len,
+                                 mode_t mode, berth_err *err);
 int berth_fsync_dir_at (int dirfd, const char *path, berth_err *err);
 /* mkdir -p, following symlinks as the kernel does (for trusted host paths). */
 int berth_mkdir_p (const char *path, mode_t mode, berth_err *err);

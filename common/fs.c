@@ -364,9 +364,9 @@ berth_fsync_dir_at (int dirfd, const char *path, berth_err *err)
   return 0;
 }
 
-int
-berth_write_file_atomic_at (int dirfd, const char *name, const void *data, size_t len,
-                            mode_t mode, berth_err *err)
+static int
+write_file_replace (int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+                    bool durable, berth_err *err)
 {
   cleanup_free char *dir = NULL, *tmp = NULL;
   cleanup_close int dfd = -1, fd = -1;
@@ -395,11 +395,11 @@ berth_write_file_atomic_at (int dirfd, const char *name, const void *data, size_
     goto fail;
   if (berth_write_all (fd, data, len) < 0)
     goto fail;
-  if (fsync (fd) < 0)
+  if (durable && fsync (fd) < 0)
     goto fail;
   if (renameat (dfd, tmp, dfd, base) < 0)
     goto fail;
-  if (fsync (dfd) < 0)
+  if (durable && fsync (dfd) < 0)
     return berth_err_set (err, errno, "fsync directory of `%s`", name);
   return 0;
 
@@ -409,6 +409,20 @@ fail:
     unlinkat (dfd, tmp, 0);
     return berth_err_set (err, e, "write `%s` atomically", name);
   }
+}
+
+int
+berth_write_file_atomic_at (int dirfd, const char *name, const void *data, size_t len,
+                            mode_t mode, berth_err *err)
+{
+  return write_file_replace (dirfd, name, data, len, mode, true, err);
+}
+
+int
+berth_write_file_replace_at (int dirfd, const char *name, const void *data, size_t len,
+                             mode_t mode, berth_err *err)
+{
+  return write_file_replace (dirfd, name, data, len, mode, false, err);
 }
 
 int

@@ -155,7 +155,7 @@ struct create_ctx
   size_t config_len;
   struct rt_init init;
   struct rt_cgroup *cg;
-  int rootfd, statefd;
+  int rootfd, statefd, cachefd;
   bool state_created;
   int sync_fds[2];
   int start_fds[2];
@@ -171,7 +171,7 @@ static void
 create_ctx_init (struct create_ctx *x)
 {
   memset (x, 0, sizeof *x);
-  x->rootfd = x->statefd = x->console_sock = x->pidfd = x->pty_master = -1;
+  x->rootfd = x->statefd = x->cachefd = x->console_sock = x->pidfd = x->pty_master = -1;
   x->sync_fds[0] = x->sync_fds[1] = x->start_fds[0] = x->start_fds[1] = -1;
   x->init.sync_fd = x->init.start_fd = x->init.start_peer_fd = x->init.join_pidfd = -1;
   for (int k = 0; k < RT_NS_NKINDS; k++)
@@ -217,6 +217,7 @@ create_ctx_free (struct create_ctx *x)
   close_fd (&x->pidfd);
   close_fd (&x->pty_master);
   close_fd (&x->statefd);
+  close_fd (&x->cachefd);
   close_fd (&x->rootfd);
   rt_cgroup_free (x->cg);
   rt_config_free (x->config);
@@ -464,7 +465,7 @@ prepare (struct create_ctx *x, const struct runtime_create_options *o, int *ret_
   in->preserve_fds = o ? o->preserve_fds : 0;
   if (c->seccomp)
     {
-      r = rt_seccomp_compile (c->seccomp, "linux.seccomp", &in->seccomp, err);
+      r = rt_seccomp_compile_cached (x->cachefd, c->seccomp, &in->seccomp, err);
       if (r < 0)
         return r;
       in->has_seccomp = true;
@@ -504,7 +505,7 @@ write_pid_file (const char *path, pid_t pid, berth_err *err)
 {
   char buf[16];
   int n = snprintf (buf, sizeof buf, "%d", pid);
-  int r = berth_write_file_atomic_at (AT_FDCWD, path, buf, (size_t)n, 0644, err);
+  int r = berth_write_file_replace_at (AT_FDCWD, path, buf, (size_t)n, 0644, err);
   if (r < 0)
     return berth_err_wrap (err, "--pid-file");
   return 0;
@@ -533,6 +534,21 @@ fail_cleanup (struct create_ctx *x)
     }
 }
 
+/* What delete and exec need later: the config.json as it was at create (a change to the
+ * bundle afterwards has no effect on the container) and the compiled seccomp program. */
+static int
+write_saved_files (struct create_ctx *x, berth_err *err)
+{
+  int r = berth_write_file_replace_at (x->statefd, "config.json", x->config_text, x->config_len,
+                                       0600, err);
+  if (r < 0)
+    return r;
+  if (x->init.has_seccomp)
+    r = berth_write_file_replace_at (x->statefd, "seccomp.bpf", x->init.seccomp.insns,
+                                     x->init.seccomp.len * sizeof (struct sock_filter), 0600, err);
+  return r;
+}
+
 static int
 write_final_state (struct create_ctx *x, berth_err *err)
 {
@@ -541,17 +557,6 @@ write_final_state (struct create_ctx *x, berth_err *err)
   char created[BERTH_RFC3339_LEN];
   int r;
 
-  r = berth_write_file_atomic_at (x->statefd, "config.json", x->config_text, x->config_len, 0600,
-                                  err);
-  if (r < 0)
-    return r;
-  if (x->init.has_seccomp)
-    {
-      r = berth_write_file_atomic_at (x->statefd, "seccomp.bpf", x->init.seccomp.insns,
-                                      x->init.seccomp.len * sizeof (struct sock_filter), 0600, err);
-      if (r < 0)
-        return r;
-    }
   s.id = (char *)x->id;
   s.oci_version = x->config->oci_version;
   s.pid = x->pid;
@@ -707,6 +712,12 @@ create_container (struct create_ctx *x, const char *id, const struct runtime_cre
   if (!rt_id_valid (id))
     return berth_err_set (err, 0, "`%s` is not a valid container id (letters, digits, _ - . +)",
                           id);
+  r = rt_state_root_open (root_of (x->ctx), true, &x->rootfd, err);
+  if (r < 0)
+    return r;
+  if (mkdirat (x->rootfd, ".seccomp-cache", 0700) == 0 || errno == EEXIST)
+    x->cachefd
+        = openat (x->rootfd, ".seccomp-cache", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   r = prepare (x, o, &clone_flags, err);
   if (r < 0)
     return r;
@@ -718,9 +729,6 @@ create_container (struct create_ctx *x, const char *id, const struct runtime_cre
   if (c->process->terminal && !(o && o->console_socket) && !keep_pty)
     return berth_err_set (err, 0, "process.terminal is true: --console-socket is required");
 
-  r = rt_state_root_open (root_of (x->ctx), true, &x->rootfd, err);
-  if (r < 0)
-    return r;
   r = rt_state_dir_create (x->rootfd, id, &x->statefd, err);
   if (r < 0)
     return r;
@@ -742,7 +750,9 @@ create_container (struct create_ctx *x, const char *id, const struct runtime_cre
     }
   /* Intent before action: a create killed from here on leaves a state that delete can
      clean (the cgroup is recorded). */
-  r = write_final_state (x, err);
+  r = write_saved_files (x, err);
+  if (r >= 0)
+    r = write_final_state (x, err);
   if (r < 0)
     goto fail;
 

@@ -412,7 +412,7 @@ runtime_spec_default (void)
   json_object *devices = json_object_new_array ();
   json_object *deny = json_object_new_object ();
 
-  json_object_object_add (spec, "ociVersion", json_object_new_string (RUNTIME_OCI_VERSION));
+  json_object_object_add (spec, "ociVersion", json_object_new_string (RUNTIME_SPEC_CONFIG_VERSION));
   json_object_object_add (spec, "process", default_process ());
   json_object_object_add (root, "path", json_object_new_string ("rootfs"));
   json_object_object_add (root, "readonly", json_object_new_boolean (true));

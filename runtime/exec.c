@@ -307,7 +307,7 @@ runtime_exec (const struct runtime_context *ctx, const char *id,
     {
       char buf[16];
       int n = snprintf (buf, sizeof buf, "%d", pid);
-      r = berth_write_file_atomic_at (AT_FDCWD, o->pid_file, buf, (size_t)n, 0644, err);
+      r = berth_write_file_replace_at (AT_FDCWD, o->pid_file, buf, (size_t)n, 0644, err);
       if (r < 0)
         {
           berth_err_wrap (err, "--pid-file");

@@ -256,6 +256,9 @@ struct rt_bpf
  * the highest one the profile names (per architecture) fail with ENOSYS, so a program
  * newer than the profile sees "not implemented" and falls back instead of EPERM. */
 int rt_seccomp_compile (json_object *seccomp, const char *path, struct rt_bpf *ret, berth_err *err);
+/* The same through a cache of compiled programs in cache_dirfd (-1: no cache). */
+int rt_seccomp_compile_cached (int cache_dirfd, json_object *seccomp, struct rt_bpf *ret,
+                               berth_err *err);
 void rt_bpf_free (struct rt_bpf *b);
 /* Loads it into the calling thread; returns -errno. No allocation. */
 int rt_seccomp_load (const struct rt_bpf *b);

@@ -9,8 +9,12 @@
 #include <signal.h>
 #include <sys/types.h>
 
-/* The runtime-spec version berth writes and implements (it accepts every 1.x document). */
+/* The runtime-spec version berth implements and reports in state (it accepts every 1.x
+ * config.json). */
 #define RUNTIME_OCI_VERSION "1.2.0"
+/* The ociVersion of the config.json berth writes: the document uses nothing newer, and older
+ * runtimes (crun 1.8, runc 1.1) refuse a version they do not know. */
+#define RUNTIME_SPEC_CONFIG_VERSION "1.0.2"
 
 /* ------------------------------------------------------------------ secure defaults
  * One place for the defaults, so berth-runtime spec, the agent's task conversion and the

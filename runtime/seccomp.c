@@ -4,6 +4,7 @@
 #include "runtime/internal.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <linux/audit.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
@@ -536,5 +537,108 @@ rt_seccomp_load (const struct rt_bpf *b)
   struct sock_fprog prog = { .len = (unsigned short)b->len, .filter = b->insns };
   if (syscall (SYS_seccomp, SECCOMP_SET_MODE_FILTER, b->flags, &prog) < 0)
     return -errno;
+  return 0;
+}
+
+/* ------------------------------------------------------------------ cache
+ * libseccomp takes tens of milliseconds to compile moby's profile, and a host runs the same
+ * few profiles over and over. A compiled program is kept in the state root, under the hash of
+ * everything that decides it (the profile as JSON, libseccomp's version, the architecture,
+ * this format), and the whole key is stored in the entry and compared on use: a hash
+ * collision costs a compile, never a wrong filter. The directory is the runtime's own
+ * (0700, root); entries are replaced atomically. */
+
+#define CACHE_MAGIC       "berth-seccomp-cache-1"
+#define CACHE_MAX_ENTRIES 256
+#define CACHE_MAX_FILE    (2u << 20)
+
+struct cache_header
+{
+  char magic[24];
+  uint32_t key_len, insns, flags, pad;
+};
+
+static uint64_t
+fnv1a64 (const char *s, size_t n)
+{
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ (unsigned char)s[i]) * 0x100000001b3ULL;
+  return h;
+}
+
+static char *
+cache_key (json_object *seccomp)
+{
+  const struct scmp_version *v = seccomp_version ();
+  return xasprintf ("%s\n%u.%u.%u\n%u\n%s", CACHE_MAGIC, v->major, v->minor, v->micro,
+                    seccomp_arch_native (), bjson_to_string (seccomp));
+}
+
+static bool
+cache_lookup (int dirfd, const char *name, const char *key, size_t key_len, struct rt_bpf *ret)
+{
+  cleanup_free char *data = NULL;
+  struct cache_header h;
+  size_t len;
+
+  if (berth_read_file_at (dirfd, name, CACHE_MAX_FILE, &data, &len, NULL) < 0 || len < sizeof h)
+    return false;
+  memcpy (&h, data, sizeof h);
+  if (memcmp (h.magic, CACHE_MAGIC, sizeof CACHE_MAGIC) != 0 || h.key_len != key_len || h.insns == 0
+      || h.insns > MAX_INSNS || len != sizeof h + key_len + h.insns * sizeof (struct sock_filter)
+      || memcmp (data + sizeof h, key, key_len) != 0)
+    return false;
+  ret->len = h.insns;
+  ret->insns = xmemdup (data + sizeof h + key_len, h.insns * sizeof (struct sock_filter));
+  ret->flags = h.flags;
+  return true;
+}
+
+static void
+cache_store (int dirfd, const char *name, const char *key, size_t key_len, const struct rt_bpf *b)
+{
+  struct cache_header h
+      = { .key_len = (uint32_t)key_len, .insns = (uint32_t)b->len, .flags = b->flags };
+  size_t len = sizeof h + key_len + b->len * sizeof (struct sock_filter);
+  cleanup_free char *data = xmalloc (len);
+  cleanup_dir DIR *d = NULL;
+  struct dirent *de;
+  size_t n = 0;
+
+  /* A bounded cache: past the limit, new profiles are compiled each time. */
+  d = fdopendir (dup (dirfd));
+  while (d && (de = readdir (d)) != NULL)
+    n += de->d_name[0] != '.';
+  if (n >= CACHE_MAX_ENTRIES)
+    return;
+  memcpy (h.magic, CACHE_MAGIC, sizeof CACHE_MAGIC);
+  memcpy (data, &h, sizeof h);
+  memcpy (data + sizeof h, key, key_len);
+  memcpy (data + sizeof h + key_len, b->insns, b->len * sizeof (struct sock_filter));
+  /* A failed store only means the next container compiles again. */
+  berth_write_file_replace_at (dirfd, name, data, len, 0600, NULL);
+}
+
+int
+rt_seccomp_compile_cached (int cache_dirfd, json_object *seccomp, struct rt_bpf *ret,
+                           berth_err *err)
+{
+  cleanup_free char *key = NULL;
+  char name[32];
+  size_t key_len;
+  int r;
+
+  if (cache_dirfd < 0)
+    return rt_seccomp_compile (seccomp, "linux.seccomp", ret, err);
+  key = cache_key (seccomp);
+  key_len = strlen (key);
+  snprintf (name, sizeof name, "%016" PRIx64 ".bpf", fnv1a64 (key, key_len));
+  if (cache_lookup (cache_dirfd, name, key, key_len, ret))
+    return 0;
+  r = rt_seccomp_compile (seccomp, "linux.seccomp", ret, err);
+  if (r < 0)
+    return r;
+  cache_store (cache_dirfd, name, key, key_len, ret);
   return 0;
 }

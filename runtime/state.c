@@ -218,7 +218,7 @@ rt_state_write (int dirfd, const struct rt_state *s, berth_err *err)
 {
   cleanup_json json_object *o = state_to_json (s);
   const char *text = bjson_to_string (o);
-  return berth_write_file_atomic_at (dirfd, "state.json", text, strlen (text), 0600, err);
+  return berth_write_file_replace_at (dirfd, "state.json", text, strlen (text), 0600, err);
 }
 
 /* ------------------------------------------------------------------ status */

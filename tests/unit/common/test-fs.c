@@ -155,6 +155,25 @@ Test (fs, atomic_write_replaces_and_sets_mode, .init = setup, .fini = teardown)
   cr_assert_lt (berth_write_file_atomic_at (AT_FDCWD, "nodir/x", "a", 1, 0600, &err), 0);
 }
 
+Test (fs, replace_without_fsync_is_atomic_too, .init = setup, .fini = teardown)
+{
+  cleanup_err berth_err err = NULL;
+  cleanup_free char *s = NULL;
+  struct stat st;
+  cr_assert_eq (berth_write_file_replace_at (AT_FDCWD, "run.json", "old", 3, 0600, &err), 0);
+  cr_assert_eq (berth_write_file_replace_at (AT_FDCWD, "run.json", "newer", 5, 0640, &err), 0);
+  cr_assert_eq (berth_read_file_at (AT_FDCWD, "run.json", 100, &s, NULL, &err), 0);
+  cr_assert_str_eq (s, "newer");
+  cr_assert_eq (stat ("run.json", &st), 0);
+  cr_assert_eq (st.st_mode & 07777, 0640);
+  DIR *d = opendir (".");
+  struct dirent *de;
+  while ((de = readdir (d)))
+    cr_assert (strstr (de->d_name, ".tmp.") == NULL, "left %s", de->d_name);
+  closedir (d);
+  cr_assert_lt (berth_write_file_replace_at (AT_FDCWD, "nodir/x", "a", 1, 0600, &err), 0);
+}
+
 Test (fs, read_limit, .init = setup, .fini = teardown)
 {
   cleanup_err berth_err err = NULL;

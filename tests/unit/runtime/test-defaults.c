@@ -120,7 +120,7 @@ Test (defaults, spec_has_the_secure_defaults)
   json_object *process = get (s, "process"), *lnx = get (s, "linux");
   json_object *caps = get (process, "capabilities");
 
-  cr_assert_str_eq (json_object_get_string (get (s, "ociVersion")), RUNTIME_OCI_VERSION);
+  cr_assert_str_eq (json_object_get_string (get (s, "ociVersion")), RUNTIME_SPEC_CONFIG_VERSION);
   cr_assert (json_object_get_boolean (get (process, "noNewPrivileges")));
   cr_assert_eq (json_object_array_length (get (caps, "bounding")), 14);
   cr_assert_eq (json_object_array_length (get (caps, "effective")), 14);
