@@ -4,6 +4,7 @@
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 extern char **environ;
@@ -202,4 +203,155 @@ berth_recv_fd (int sock, int *ret_fd, void *buf, size_t len, size_t *ret_len, be
   if (ret_len)
     *ret_len = len ? (size_t)n : 0;
   return 0;
+}
+
+/* ------------------------------------------------------------------ JSON messages */
+
+int
+berth_msg_send (int sock, json_object *msg, const int *fds, size_t n_fds, berth_err *err)
+{
+  const char *text = bjson_to_string (msg);
+  size_t len = strlen (text);
+  struct iovec iov = { .iov_base = (void *) text, .iov_len = len };
+  union
+  {
+    char buf[CMSG_SPACE (sizeof (int) * BERTH_MSG_MAX_FDS)];
+    struct cmsghdr align;
+  } u;
+  struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+  if (len > BERTH_MSG_MAX)
+    return berth_err_set (err, EMSGSIZE, "message of %zu bytes exceeds %d", len, BERTH_MSG_MAX);
+  if (n_fds > BERTH_MSG_MAX_FDS)
+    return berth_err_set (err, EINVAL, "%zu fds exceed %d", n_fds, BERTH_MSG_MAX_FDS);
+  if (n_fds > 0)
+    {
+      struct cmsghdr *cmsg;
+      memset (&u, 0, sizeof u);
+      m.msg_control = u.buf;
+      m.msg_controllen = CMSG_SPACE (sizeof (int) * n_fds);
+      cmsg = CMSG_FIRSTHDR (&m);
+      cmsg->cmsg_level = SOL_SOCKET;
+      cmsg->cmsg_type = SCM_RIGHTS;
+      cmsg->cmsg_len = CMSG_LEN (sizeof (int) * n_fds);
+      memcpy (CMSG_DATA (cmsg), fds, sizeof (int) * n_fds);
+    }
+  for (;;)
+    {
+      if (sendmsg (sock, &m, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0)
+        return 0;
+      if (errno == EAGAIN)
+        return -EAGAIN;
+      if (errno != EINTR)
+        return berth_err_set (err, errno, "send message");
+    }
+}
+
+int
+berth_msg_recv (int sock, json_object **ret, int *ret_fds, size_t *ret_n_fds, berth_err *err)
+{
+  cleanup_free char *buf = xmalloc (BERTH_MSG_MAX + 1);
+  union
+  {
+    char buf[CMSG_SPACE (sizeof (int) * BERTH_MSG_MAX_FDS)];
+    struct cmsghdr align;
+  } u;
+  struct iovec iov = { .iov_base = buf, .iov_len = BERTH_MSG_MAX + 1 };
+  struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                      .msg_controllen = sizeof u.buf };
+  json_object *o = NULL;
+  size_t n_fds = 0;
+  ssize_t n;
+
+  *ret_n_fds = 0;
+  do
+    n = recvmsg (sock, &m, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n < 0)
+    return errno == EAGAIN ? -EAGAIN : berth_err_set (err, errno, "receive message");
+  for (struct cmsghdr *cmsg = CMSG_FIRSTHDR (&m); cmsg; cmsg = CMSG_NXTHDR (&m, cmsg))
+    if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS)
+      {
+        size_t k = (cmsg->cmsg_len - CMSG_LEN (0)) / sizeof (int);
+        for (size_t i = 0; i < k; i++)
+          {
+            int f;
+            memcpy (&f, CMSG_DATA (cmsg) + i * sizeof (int), sizeof f);
+            if (n_fds < BERTH_MSG_MAX_FDS)
+              ret_fds[n_fds++] = f;
+            else
+              close (f);
+          }
+      }
+  *ret_n_fds = n_fds;
+  if (n == 0)
+    return 0;
+  if ((size_t) n > BERTH_MSG_MAX || (m.msg_flags & MSG_TRUNC))
+    return berth_err_set (err, EMSGSIZE, "message larger than %d bytes", BERTH_MSG_MAX);
+  if (bjson_parse (buf, (size_t) n, "message", &o, err) < 0)
+    return -EINVAL;
+  if (!json_object_is_type (o, json_type_object))
+    {
+      json_object_put (o);
+      return berth_err_set (err, 0, "message: expected an object");
+    }
+  *ret = o;
+  return 1;
+}
+
+int
+berth_msg_connect (const char *path, bool nonblock, berth_err *err)
+{
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  int fd;
+
+  if (strlen (path) >= sizeof sa.sun_path)
+    return berth_err_set (err, ENAMETOOLONG, "socket path `%s`", path);
+  strcpy (sa.sun_path, path);
+  fd = socket (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return berth_err_set (err, errno, "socket");
+  if (connect (fd, (struct sockaddr *) &sa, sizeof sa) < 0)
+    {
+      int e = errno;
+      close (fd);
+      return berth_err_set (err, e, "connect to `%s`", path);
+    }
+  if (nonblock)
+    fcntl (fd, F_SETFL, O_NONBLOCK);
+  return fd;
+}
+
+int
+berth_msg_listen (const char *path, berth_err *err)
+{
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  int fd;
+
+  if (strlen (path) >= sizeof sa.sun_path)
+    return berth_err_set (err, ENAMETOOLONG, "socket path `%s`", path);
+  strcpy (sa.sun_path, path);
+  fd = socket (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0)
+    return berth_err_set (err, errno, "socket");
+  if (unlink (path) < 0 && errno != ENOENT)
+    {
+      int e = errno;
+      close (fd);
+      return berth_err_set (err, e, "remove stale socket `%s`", path);
+    }
+  /* Root-only: bind under a 0177 umask so the socket is never briefly world-usable. */
+  {
+    mode_t old = umask (0177);
+    int r = bind (fd, (struct sockaddr *) &sa, sizeof sa);
+    int e = errno;
+    umask (old);
+    if (r < 0 || listen (fd, 128) < 0)
+      {
+        e = r < 0 ? e : errno;
+        close (fd);
+        return berth_err_set (err, e, "listen on `%s`", path);
+      }
+  }
+  return fd;
 }

@@ -35,4 +35,22 @@ int berth_wait_status_to_exit_code (int status);
 int berth_send_fd (int sock, int fd, const void *data, size_t len, berth_err *err);
 int berth_recv_fd (int sock, int *ret_fd, void *buf, size_t len, size_t *ret_len, berth_err *err);
 
+/* JSON messages over a SOCK_SEQPACKET unix socket: one object per message, up to
+ * BERTH_MSG_MAX bytes, with up to BERTH_MSG_MAX_FDS descriptors attached (SCM_RIGHTS).
+ * Used between berthd and its shims, and by the local API. */
+#define BERTH_MSG_MAX 65536
+#define BERTH_MSG_MAX_FDS 3
+
+/* Non-blocking send (MSG_DONTWAIT): -EAGAIN when the peer's queue is full. */
+int berth_msg_send (int sock, json_object *msg, const int *fds, size_t n_fds, berth_err *err);
+/* Receives one message. Returns 1 with *ret set, 0 on EOF (peer closed), -EAGAIN when
+ * nothing is waiting on a non-blocking socket, or another negative error (a message that is
+ * not a JSON object, or too large). Received fds are O_CLOEXEC and belong to the caller
+ * (also on error). */
+int berth_msg_recv (int sock, json_object **ret, int *ret_fds, size_t *ret_n_fds, berth_err *err);
+/* Connects a SOCK_SEQPACKET socket to path (blocking connect, then O_NONBLOCK if asked). */
+int berth_msg_connect (const char *path, bool nonblock, berth_err *err);
+/* Binds and listens on path (removing a stale socket file first), mode 0600. */
+int berth_msg_listen (const char *path, berth_err *err);
+
 #endif

@@ -173,34 +173,16 @@ static int on_console_connect (struct berth_loop_source *src, int fd, uint32_t r
 static void
 client_send (struct client *cl, json_object *msg, const int *fds, size_t n_fds)
 {
-  const char *text = bjson_to_string (msg);
-  size_t len = strlen (text);
-  struct iovec iov = { .iov_base = (void *)text, .iov_len = len };
-  union
-  {
-    char buf[CMSG_SPACE (sizeof (int) * SHIM_MAX_FDS)];
-    struct cmsghdr align;
-  } u;
-  struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
-
+  berth_err err = NULL;
   if (cl == NULL || cl->fd < 0)
     return;
-  if (n_fds > 0)
-    {
-      struct cmsghdr *cmsg;
-      memset (&u, 0, sizeof u);
-      m.msg_control = u.buf;
-      m.msg_controllen = CMSG_SPACE (sizeof (int) * n_fds);
-      cmsg = CMSG_FIRSTHDR (&m);
-      cmsg->cmsg_level = SOL_SOCKET;
-      cmsg->cmsg_type = SCM_RIGHTS;
-      cmsg->cmsg_len = CMSG_LEN (sizeof (int) * n_fds);
-      memcpy (CMSG_DATA (cmsg), fds, sizeof (int) * n_fds);
-    }
   /* A client that does not read its socket must not stall the shim: drop the message
    * (events are also in the state every client can ask for). */
-  if (sendmsg (cl->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-    log_warning ("send to berthd: %s", strerror (errno));
+  if (berth_msg_send (cl->fd, msg, fds, n_fds, &err) < 0)
+    {
+      log_warning ("send to berthd: %s", err ? berth_err_msg (&err) : "queue full");
+      berth_err_free (&err);
+    }
 }
 
 static void
@@ -1341,50 +1323,20 @@ on_client_readable (struct berth_loop_source *src, int fd, uint32_t revents, voi
 {
   struct client *cl = data;
   struct shim *s = cl->shim;
-  static char buf[SHIM_MAX_MESSAGE];
-  union
-  {
-    char buf[CMSG_SPACE (sizeof (int) * SHIM_MAX_FDS)];
-    struct cmsghdr align;
-  } u;
-  struct iovec iov = { .iov_base = buf, .iov_len = sizeof buf - 1 };
-  struct msghdr m
-      = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
-  int fds[SHIM_MAX_FDS];
+  int fds[BERTH_MSG_MAX_FDS];
   size_t n_fds = 0;
-  ssize_t n;
   json_object *req = NULL;
   cleanup_err berth_err err = NULL;
+  int r;
 
-  (void)src;
-  (void)revents;
-  n = recvmsg (fd, &m, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-  if (n < 0 && (errno == EAGAIN || errno == EINTR))
+  (void) src;
+  (void) revents;
+  r = berth_msg_recv (fd, &req, fds, &n_fds, &err);
+  if (r == -EAGAIN)
     return 0;
-  for (struct cmsghdr *cmsg = CMSG_FIRSTHDR (&m); cmsg; cmsg = CMSG_NXTHDR (&m, cmsg))
-    if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS)
-      {
-        size_t k = (cmsg->cmsg_len - CMSG_LEN (0)) / sizeof (int);
-        for (size_t i = 0; i < k; i++)
-          {
-            int f;
-            memcpy (&f, CMSG_DATA (cmsg) + i * sizeof (int), sizeof f);
-            if (n_fds < SHIM_MAX_FDS)
-              fds[n_fds++] = f;
-            else
-              close (f);
-          }
-      }
-  if (n <= 0)
-    {
-      for (size_t i = 0; i < n_fds; i++)
-        close (fds[i]);
-      client_close (s, cl);
-      return 0;
-    }
-  if (m.msg_flags & MSG_TRUNC)
-    reply_error (cl, 0, "request larger than %d bytes", SHIM_MAX_MESSAGE);
-  else if (bjson_parse (buf, (size_t)n, "request", &req, &err) < 0)
+  if (r == 0 || r == -ECONNRESET)
+    client_close (s, cl);
+  else if (r < 0)
     reply_error (cl, 0, "%s", berth_err_msg (&err));
   else
     handle_request (s, cl, req, fds, n_fds);
@@ -1447,9 +1399,8 @@ usage (FILE *f)
 static int
 listen_socket (struct shim *s, berth_err *err)
 {
-  struct sockaddr_un sa = { .sun_family = AF_UNIX };
-  struct stat st;
   cleanup_free char *path = xasprintf ("%s/%s", s->state_dir, SHIM_SOCKET_NAME);
+  struct stat st;
   int fd;
 
   /* fd 3, when berthd passed one, is the already-bound listening socket: clients may
@@ -1457,16 +1408,13 @@ listen_socket (struct shim *s, berth_err *err)
   if (fstat (3, &st) == 0 && S_ISSOCK (st.st_mode))
     {
       fcntl (3, F_SETFD, FD_CLOEXEC);
+      fcntl (3, F_SETFL, O_NONBLOCK);
       s->listen_fd = 3;
       return 0;
     }
-  if (strlen (path) >= sizeof sa.sun_path)
-    return berth_err_set (err, ENAMETOOLONG, "socket path `%s`", path);
-  strcpy (sa.sun_path, path);
-  unlink (path);
-  fd = socket (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0 || bind (fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen (fd, 16) < 0)
-    return berth_err_set (err, errno, "listen on `%s`", path);
+  fd = berth_msg_listen (path, err);
+  if (fd < 0)
+    return fd;
   s->listen_fd = fd;
   return 0;
 }

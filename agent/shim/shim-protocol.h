@@ -6,8 +6,6 @@
 #define BERTH_SHIM_PROTOCOL_H
 
 #define SHIM_PROTOCOL_VERSION 1
-#define SHIM_MAX_MESSAGE      65536
-#define SHIM_MAX_FDS          3
 #define SHIM_SOCKET_NAME      "shim.sock"
 #define SHIM_PID_NAME         "shim.pid"
 
