@@ -73,6 +73,8 @@ berth_config_free (struct berth_config *cfg)
     clear_value (cfg, i);
   strv_free (cfg->origins);
   strv_free (cfg->unknown_env);
+  strv_free (cfg->delegated);
+  strv_free (cfg->delegated_origins);
   free (cfg);
 }
 
@@ -269,6 +271,8 @@ config_new (void)
   struct berth_config *cfg = xzalloc (sizeof *cfg);
   cfg->origins = xzalloc ((ARRAY_SIZE (keys) + 1) * sizeof (char *));
   cfg->unknown_env = xzalloc (sizeof (char *));
+  cfg->delegated = xzalloc (sizeof (char *));
+  cfg->delegated_origins = xzalloc (sizeof (char *));
   for (size_t i = 0; i < ARRAY_SIZE (keys); i++)
     {
       cleanup_err berth_err err = NULL;
@@ -285,6 +289,25 @@ key_index (const char *name, size_t len)
     if (strlen (keys[i].name) == len && strncmp (keys[i].name, name, len) == 0)
       return (ssize_t)i;
   return -1;
+}
+
+static bool
+delegated_key (const char *name)
+{
+  static const char *const prefixes[] = BERTH_CONFIG_DELEGATED_PREFIXES;
+  for (size_t i = 0; prefixes[i]; i++)
+    if (str_has_prefix (name, prefixes[i]))
+      return true;
+  return false;
+}
+
+static void
+delegate (struct berth_config *cfg, const char *key, size_t key_len, const char *value,
+          const char *where)
+{
+  cleanup_free char *kv = xasprintf ("%.*s=%s", (int) key_len, key, value);
+  strv_append (&cfg->delegated, kv);
+  strv_append (&cfg->delegated_origins, where);
 }
 
 static int
@@ -322,6 +345,17 @@ parse_text (struct berth_config *cfg, const char *text, size_t len, const char *
       if (*key == '\0')
         return berth_err_set (err, 0, "%s: expected KEY=VALUE", where);
       k = key_index (key, strlen (key));
+      if (k < 0 && delegated_key (key))
+        {
+          n = strlen (value);
+          if (n >= 2 && (value[0] == '"' || value[0] == '\'') && value[n - 1] == value[0])
+            {
+              value[n - 1] = '\0';
+              value++;
+            }
+          delegate (cfg, key, strlen (key), value, where);
+          continue;
+        }
       if (k < 0)
         {
           if (str_has_prefix (key, BERTH_CONFIG_ENV_PREFIX)
@@ -361,6 +395,12 @@ apply_env (struct berth_config *cfg, char *const *envp, berth_err *err)
       if (eq == NULL || !str_has_prefix (*e, BERTH_CONFIG_ENV_PREFIX))
         continue;
       k = key_index (*e + plen, (size_t)(eq - *e) - plen);
+      if (k < 0 && delegated_key (*e + plen))
+        {
+          cleanup_free char *where = xasprintf ("%.*s (environment)", (int) (eq - *e), *e);
+          delegate (cfg, *e + plen, (size_t)(eq - *e) - plen, eq + 1, where);
+          continue;
+        }
       if (k < 0)
         {
           cleanup_free char *name = xstrndup (*e, (size_t)(eq - *e));

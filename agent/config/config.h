@@ -78,8 +78,9 @@ enum berth_config_type
   X (ENDPOINT_MAX_RESPONSE_SIZE, SIZE, endpoint_max_response_size, "16MiB", NULL,                  \
      "endpoint responses larger than this are rejected")                                           \
   /* cgroups and resources */                                                                      \
-  X (CGROUP_ROOT, PATH, cgroup_root, "/berth", NULL,                                               \
-     "the cgroup (in each hierarchy) under which every task's cgroup is made")                     \
+  X (CGROUP_ROOT, STRING, cgroup_root, "", NULL,                                                   \
+     "berth's cgroup root in every hierarchy: empty for berthd's own cgroup (nothing is made "    \
+     "beside it), /a/b for that path, a/b for that path below berthd's own cgroup")                \
   X (RESERVED_CPU, UINT, reserved_cpu, "0", "0-4294967295",                                        \
      "CPU units (1024 per core) the resource ledger keeps back for the host")                      \
   X (RESERVED_MEMORY, SIZE, reserved_memory, "0", NULL,                                            \
@@ -155,7 +156,15 @@ struct berth_config
   char **origins;
   /* BERTH_* variables in the environment that are not keys (likely typos: berthd warns). */
   char **unknown_env;
+  /* Keys with a prefix another part owns (NET_*: netns_config_set), as "KEY=VALUE" in the
+   * order read (file, then environment), each with its origin in delegated_origins. The
+   * owner validates them. */
+  char **delegated;
+  char **delegated_origins;
 };
+
+/* Key prefixes berth_config passes through to the part that owns them. */
+#define BERTH_CONFIG_DELEGATED_PREFIXES { "NET_", NULL }
 
 struct berth_config_key
 {

@@ -7,6 +7,8 @@
 
 #include "common/common.h"
 
+struct outbox;
+
 enum berth_desired
 {
   BERTH_DESIRED_RUNNING = 0,
@@ -74,6 +76,8 @@ struct source_options
   const char *key_file;         /* its key */
   bool allow_plain_http;        /* http:// refused unless true */
   uint64_t max_response_bytes;  /* responses larger than this are rejected */
+  struct outbox *outbox;        /* berthd's open outbox (thread-safe), for the source to read
+                                   and acknowledge its own state changes */
 };
 
 struct task_source_ops

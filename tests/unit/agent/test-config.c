@@ -37,7 +37,7 @@ Test (config, defaults)
   cr_assert_str_eq (c->api_socket, "/run/berth/berthd.sock");
   cr_assert_str_eq (c->task_sources[0], "dir:/etc/berth/tasks.d");
   cr_assert_null (c->task_sources[1]);
-  cr_assert_str_eq (c->cgroup_root, "/berth");
+  cr_assert_str_eq (c->cgroup_root, "");
   cr_assert_str_eq (c->log_level, "info");
   cr_assert_null (c->endpoint_token_file);
   cr_assert_not (c->endpoint_allow_plain_http);
@@ -298,4 +298,20 @@ Test (config, every_key_documented_with_default)
                                    : xasprintf ("| `%s` | `%s` |", k[i].name, k[i].default_value);
       cr_assert (strstr (doc, row) != NULL, "docs/configuration.md has no row `%s`", row);
     }
+}
+
+Test (config, delegated_keys_pass_through_in_order)
+{
+  char *env[] = { "BERTH_NET_MTU=9000", "BERTH_DATA_DIR=/env", NULL };
+  cleanup_berth_config struct berth_config *c
+      = parse_ok ("NET_POOLS=10.88.0.0/16\nNET_MODE='ptp'\n", env);
+  cr_assert_str_eq (c->delegated[0], "NET_POOLS=10.88.0.0/16");
+  cr_assert_str_eq (c->delegated[1], "NET_MODE=ptp");
+  cr_assert_str_eq (c->delegated[2], "NET_MTU=9000");
+  cr_assert_null (c->delegated[3]);
+  cr_assert_str_eq (c->delegated_origins[0], "berthd.conf:1");
+  cr_assert_str_eq (c->delegated_origins[2], "BERTH_NET_MTU (environment)");
+  /* a delegated key is not an unknown environment variable */
+  cr_assert_null (c->unknown_env[0]);
+  cr_assert_str_eq (c->data_dir, "/env");
 }
