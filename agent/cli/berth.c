@@ -3,6 +3,7 @@
 #include "common/common.h"
 #include "berth-config.h"
 #include "cli.h"
+#include "cmd-task.h"
 
 static const struct berth_command commands[] = {
   { "network", "create, list, inspect, delete and reconcile task networks", cmd_network },
@@ -13,12 +14,16 @@ static const struct berth_command commands[] = {
   { NULL, NULL, NULL },
 };
 
+/* The task commands (over berthd's API) first, then the families that work without berthd. */
+static const struct berth_command *const tables[] = { berth_task_commands, commands };
+
 static void
 usage (FILE *out)
 {
-  fprintf (out, "Usage: berth [--debug] COMMAND [ARGS...]\n\nCommands:\n");
-  for (const struct berth_command *c = commands; c->name; c++)
-    fprintf (out, "  %-14s %s\n", c->name, c->summary);
+  fprintf (out, "Usage: berth [--debug] [--api-socket PATH] COMMAND [ARGS...]\n\nCommands:\n");
+  for (size_t t = 0; t < ARRAY_SIZE (tables); t++)
+    for (const struct berth_command *c = tables[t]; c->name; c++)
+      fprintf (out, "  %-14s %s\n", c->name, c->summary);
   fprintf (out, "\nRun `berth COMMAND --help` for a command's options.\n");
 }
 
@@ -32,6 +37,8 @@ main (int argc, char **argv)
     {
       if (strcmp (argv[i], "--debug") == 0)
         berth_log_set_level (BERTH_LOG_DEBUG);
+      else if (strcmp (argv[i], "--api-socket") == 0 && i + 1 < argc)
+        setenv ("BERTH_API_SOCKET", argv[++i], 1);
       else if (strcmp (argv[i], "--version") == 0)
         {
           printf ("berth %s\n", BERTH_VERSION);
@@ -54,9 +61,10 @@ main (int argc, char **argv)
       usage (stderr);
       return 2;
     }
-  for (const struct berth_command *c = commands; c->name; c++)
-    if (strcmp (c->name, argv[i]) == 0)
-      return c->run (argc - i, argv + i);
+  for (size_t t = 0; t < ARRAY_SIZE (tables); t++)
+    for (const struct berth_command *c = tables[t]; c->name; c++)
+      if (strcmp (c->name, argv[i]) == 0)
+        return c->run (argc - i, argv + i);
   log_error ("unknown command `%s`", argv[i]);
   usage (stderr);
   return 2;

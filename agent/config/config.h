@@ -60,6 +60,10 @@ enum berth_config_type
      "the local API's unix socket (root only), used by the berth CLI")                             \
   X (INIT_PATH, PATH, init_path, BERTH_LIBEXECDIR "/berth-init", NULL,                             \
      "berth-init, bound into containers that set initProcessEnabled")                              \
+  X (RUNTIME_PATH, PATH, runtime_path, BERTH_LIBEXECDIR "/berth-runtime", NULL,                    \
+     "the OCI runtime the shims run (berth-runtime; any runtime with runc's command line works)")  \
+  X (SHIM_PATH, PATH, shim_path, BERTH_LIBEXECDIR "/berth-shim", NULL,                             \
+     "berth-shim, one per task")                                                                   \
   /* berthd's own log */                                                                           \
   X (LOG_LEVEL, ENUM, log_level, "info", "error|warning|info|debug", "berthd's log level")         \
   X (LOG_FORMAT, ENUM, log_format, "plain", "plain|json", "berthd's log lines: text or JSON")      \
