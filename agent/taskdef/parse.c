@@ -1398,7 +1398,7 @@ static int
 parse_berth (struct taskdef *td, json_object *doc, berth_err *err)
 {
   static const struct rule rules[]
-      = { { "hostname", NULL }, { "pullPolicy", NULL }, { "containers", NULL }, { NULL, NULL } };
+      = { { "hostname", NULL }, { "pullPolicy", NULL }, { "reachTasks", NULL }, { "containers", NULL }, { NULL, NULL } };
   static const struct rule crules[]
       = { { "stopSignal", NULL }, { "ebpfSidecar", NULL }, { "pullPolicy", NULL }, { NULL, NULL } };
   json_object *o, *cs;
@@ -1418,6 +1418,8 @@ parse_berth (struct taskdef *td, json_object *doc, berth_err *err)
       td->hostname = xstrdup (s);
     }
   if ((r = parse_pull_policy (o, TASKDEF_BERTH_KEY, &td->pull_policy, err)) < 0)
+    return r;
+  if ((r = opt_bool (o, TASKDEF_BERTH_KEY, "reachTasks", &td->reach_tasks, err)) < 0)
     return r;
   if ((r = opt_object (o, TASKDEF_BERTH_KEY, "containers", &cs, err)) < 0)
     return r;

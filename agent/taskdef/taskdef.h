@@ -241,6 +241,8 @@ struct taskdef
   size_t n_volumes;
   /* berth.* */
   char *hostname; /* berth.hostname: the task's hostname (awsvpc, none) */
+  bool reach_tasks; /* berth.reachTasks: may reach, and be reached by, other tasks that allow it
+                       (awsvpc); tasks are isolated from each other otherwise */
   enum taskdef_pull_policy pull_policy;
 };
 
