@@ -151,12 +151,6 @@ setup_network (struct daemon *d, berth_err *err)
       if (netns_config_set (&d->net_cfg, kv, eq + 1, err) < 0)
         return berth_err_wrap (err, "%s", d->cfg->delegated_origins[i]);
     }
-  /* berth's run and data directories hold the network's state unless NET_* moved them */
-  if (d->net_cfg.pools == NULL || d->net_cfg.n_pools == 0)
-    {
-      log_info ("no NET_POOLS configured: only networkMode host tasks can run");
-      return 0;
-    }
   if (netns_config_validate (&d->net_cfg, err) < 0 || netns_host_open (&d->net_cfg, &d->net, err) < 0)
     return berth_err_wrap (err, "task networking");
   return 0;

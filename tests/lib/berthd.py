@@ -1,0 +1,212 @@
+"""A berthd for tests: its own directories, API socket, task directory, network (a bridge,
+pool and nftables table of its own), started and stopped like systemd would (readiness
+through NOTIFY_SOCKET), and a cleanup that leaves nothing behind even when a test failed:
+tasks stopped, shims and containers ended by pid, mounts, networks and cgroups removed.
+Only the standard library."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+BUILD = os.environ.get("BERTH_BUILD_DIR", "")
+
+
+def build_path(*parts):
+    return os.path.join(BUILD, *parts)
+
+
+class CliError(Exception):
+    def __init__(self, args, rc, out, err):
+        super().__init__("berth %s: exit %d: %s%s" % (" ".join(args), rc, out, err))
+        self.rc, self.out, self.err = rc, out, err
+
+
+class Berthd:
+    def __init__(self, name, net_index=None, extra_config=None):
+        self.name = name
+        pid = os.getpid()
+        # sockets need short paths: everything lives under /run/bt-<pid>-<name>
+        self.root = tempfile.mkdtemp(prefix="bt%d-%s." % (pid % 100000, name[:8]), dir="/run")
+        self.data = os.path.join(self.root, "data")
+        self.run = os.path.join(self.root, "run")
+        self.logs = os.path.join(self.root, "log")
+        self.tasks_dir = os.path.join(self.root, "tasks.d")
+        self.api = os.path.join(self.run, "api.sock")
+        for d in (self.data, self.run, self.logs, self.tasks_dir):
+            os.makedirs(d, exist_ok=True)
+        idx = net_index if net_index is not None else (pid % 200) + 20
+        self.bridge = "bt%d" % (pid % 100000)
+        self.subnet = "10.%d.%d.0/24" % (200 + (idx // 250) % 50, idx % 250)
+        self.nft_table = "bt%d" % (pid % 100000)
+        self.config = os.path.join(self.root, "berthd.conf")
+        cfg = {
+            "DATA_DIR": self.data,
+            "RUN_DIR": self.run,
+            "LOG_DIR": self.logs,
+            "API_SOCKET": self.api,
+            "TASK_SOURCES": "dir:" + self.tasks_dir,
+            "RUNTIME_PATH": build_path("runtime", "berth-runtime"),
+            "SHIM_PATH": build_path("agent", "shim", "berth-shim"),
+            "INIT_PATH": build_path("agent", "init", "berth-init"),
+            "STOPPED_TASK_RETENTION": "1h",
+            "NET_BRIDGE": self.bridge,
+            "NET_POOLS": self.subnet,
+            "NET_NFT_TABLE": self.nft_table,
+            "NET_NAME": "bt%d" % (pid % 100000),
+            "NET_NETNS_DIR": os.path.join(self.run, "netns"),
+            "NET_FILES_DIR": os.path.join(self.run, "network"),
+            "NET_STATE_DIR": os.path.join(self.data, "ipam"),
+            "LOG_LEVEL": "debug",
+        }
+        cfg.update(extra_config or {})
+        with open(self.config, "w") as f:
+            for k, v in cfg.items():
+                f.write("%s=%s\n" % (k, v))
+        self.proc = None
+        self.log_path = os.path.join(self.root, "berthd.log")
+        self.env = dict(os.environ, BERTH_API_SOCKET=self.api,
+                        BERTH_IMAGE_ROOT=os.path.join(self.data, "images"))
+
+    # ---------------------------------------------------------------- lifecycle
+    def start(self, timeout=60):
+        notify_path = os.path.join(self.root, "notify.sock")
+        if os.path.exists(notify_path):
+            os.unlink(notify_path)
+        ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        ns.bind(notify_path)
+        ns.settimeout(timeout)
+        env = dict(self.env, NOTIFY_SOCKET=notify_path)
+        self.proc = subprocess.Popen([build_path("agent", "daemon", "berthd"), "--config", self.config],
+                                     stdout=open(self.log_path, "a"), stderr=subprocess.STDOUT, env=env)
+        t0 = time.monotonic()
+        try:
+            while True:
+                msg = ns.recv(4096).decode()
+                if "READY=1" in msg:
+                    break
+        except socket.timeout:
+            raise RuntimeError("berthd did not report READY in %ds; log:\n%s" % (timeout, self.log()))
+        finally:
+            ns.close()
+        return time.monotonic() - t0
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def kill9(self):
+        self.stop(signal.SIGKILL)
+
+    def log(self):
+        try:
+            with open(self.log_path) as f:
+                return f.read()[-20000:]
+        except OSError:
+            return ""
+
+    # ---------------------------------------------------------------- CLI
+    def cli(self, *args, check=True, timeout=120, input=None):
+        p = subprocess.run([build_path("agent", "cli", "berth"), *args], capture_output=True, text=True,
+                           env=self.env, timeout=timeout, input=input)
+        if check and p.returncode != 0:
+            raise CliError(args, p.returncode, p.stdout, p.stderr)
+        return p
+
+    def ps(self, all=True):
+        return json.loads(self.cli("ps", "--json", *(["-a"] if all else [])).stdout)
+
+    def task(self, task_id):
+        for t in self.ps():
+            if t["task_id"] == task_id:
+                return t
+        return None
+
+    def wait_task(self, task_id, pred, timeout=60, what="condition"):
+        deadline = time.monotonic() + timeout
+        t = None
+        while time.monotonic() < deadline:
+            t = self.task(task_id)
+            if t is not None and pred(t):
+                return t
+            time.sleep(0.05)
+        raise TimeoutError("task %s: %s not reached in %ss; last: %s\nberthd log:\n%s"
+                           % (task_id, what, timeout, json.dumps(t), self.log()[-4000:]))
+
+    def wait_status(self, task_id, status, timeout=60):
+        return self.wait_task(task_id, lambda t: t["status"] == status, timeout, "status " + status)
+
+    def run_task(self, definition):
+        path = os.path.join(self.root, "def-%d.json" % int(time.monotonic() * 1e6))
+        with open(path, "w") as f:
+            json.dump(definition, f)
+        return self.cli("run", path).stdout.strip()
+
+    def import_image(self, layout, name):
+        return self.cli("image", "import", "--name", name, layout)
+
+    # ---------------------------------------------------------------- cleanup
+    def cleanup(self):
+        """Stops every task through berthd when it runs, then removes by hand whatever is
+        left of this instance: nothing of it may outlive the test."""
+        try:
+            if self.proc and self.proc.poll() is None:
+                for t in self.ps():
+                    if t["status"] != "STOPPED":
+                        self.cli("stop", t["task_id"], check=False)
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline and any(t["status"] != "STOPPED" for t in self.ps()):
+                    time.sleep(0.1)
+        except Exception as e:  # berthd may be the thing that broke
+            print("cleanup: %s" % e)
+        self.stop()
+        # shims and their containers, by pid
+        tasks_run = os.path.join(self.run, "tasks")
+        rroot = os.path.join(self.run, "runtime")
+        if os.path.isdir(rroot):
+            for cid in os.listdir(rroot):
+                subprocess.run([build_path("runtime", "berth-runtime"), "--root", rroot, "delete", "--force", cid],
+                               capture_output=True)
+        if os.path.isdir(tasks_run):
+            for t in os.listdir(tasks_run):
+                try:
+                    with open(os.path.join(tasks_run, t, "shim.pid")) as f:
+                        os.kill(int(f.read()), signal.SIGKILL)
+                except (OSError, ValueError):
+                    pass
+        # mounts below the root (rootfs overlays, netns bind mounts), deepest first
+        with open("/proc/self/mountinfo") as f:
+            mps = [l.split()[4] for l in f]
+        for mp in sorted((m for m in mps if m.startswith(self.root + "/")), key=len, reverse=True):
+            subprocess.run(["umount", "-l", mp], capture_output=True)
+        # network: berth's own reconcile with no live task, then the bridge and table
+        subprocess.run([build_path("agent", "cli", "berth"), "network", "--config", self.config, "reconcile",
+                        "--all-dead"], capture_output=True, env=self.env)
+        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
+        subprocess.run(["nft", "delete", "table", "inet", self.nft_table], capture_output=True)
+        subprocess.run(["nft", "delete", "table", "ip", self.nft_table], capture_output=True)
+        # cgroups: berth/tasks/* below our own cgroup in each hierarchy
+        for line in open("/proc/self/cgroup"):
+            _, ctrls, path = line.strip().split(":", 2)
+            for ctrl in ctrls.split(","):
+                if ctrl.startswith("name="):
+                    ctrl = ctrl[5:]
+                base = "/sys/fs/cgroup/%s%s/berth" % (ctrl if ctrl else "unified", path.rstrip("/"))
+                if not os.path.isdir(base):
+                    continue
+                # deepest first; a directory still in use (another berthd's) stays
+                for dirpath, dirnames, _ in sorted(os.walk(base, topdown=False), key=lambda x: -len(x[0])):
+                    try:
+                        os.rmdir(dirpath)
+                    except OSError:
+                        pass
+        shutil.rmtree(self.root, ignore_errors=True)
