@@ -157,18 +157,6 @@ setup_network (struct daemon *d, berth_err *err)
 }
 
 static void
-policy_from_config (struct daemon *d)
-{
-  d->policy.allow_privileged = d->cfg->allow_privileged;
-  d->policy.allowed_capabilities = d->cfg->allowed_capabilities;
-  d->policy.allow_ebpf_sidecars = d->cfg->allow_ebpf_sidecars;
-  d->policy.allow_host_network = d->cfg->allow_host_network;
-  d->policy.allow_host_namespaces = d->cfg->allow_host_namespaces;
-  d->policy.allowed_host_paths = d->cfg->allowed_host_paths;
-  d->policy.allowed_devices = d->cfg->allowed_devices;
-}
-
-static void
 usage (FILE *f)
 {
   fprintf (f, "Usage: berthd [--config FILE] [--print-config] [--debug]\n"
@@ -282,7 +270,7 @@ main (int argc, char **argv)
     if (outbox_open (ob, NULL, &d.outbox, &err) < 0)
       goto fail;
   }
-  policy_from_config (&d);
+  taskdef_policy_from_config (d.cfg, &d.policy);
   {
     struct engine_options eo = {
       .loop = d.loop,

@@ -81,7 +81,7 @@ ctr_cgroup (struct ctr *c, bool create, berth_err *err)
     return 0;
   if (!create)
     return -ENOENT;
-  path = xasprintf ("berth/tasks/%s/%s", c->task->id, c->name);
+  path = xasprintf ("berth/task-%s/ctr-%s", c->task->id, c->name);
   if (cgroups_create (e->o.cgroups, path, c->runtime_id, NULL, &c->cg, err) < 0)
     return -EIO;
   free (c->cgroup_path);
@@ -120,13 +120,14 @@ ctr_write_bundle (struct ctr *c, berth_err *err)
   struct engine *e = t->engine;
   struct taskdef_image_config ic = { 0 };
   struct taskdef_oci_context ctx = { 0 };
-  cleanup_free char *cgparent = xasprintf ("berth/tasks/%s", t->id);
+  cleanup_free char *cgparent = xasprintf ("berth/task-%s", t->id);
   cleanup_free char *cfg_path = xasprintf ("%s/config.json", c->bundle_dir);
   cleanup_json json_object *spec = NULL;
   cleanup_close int rootfd = -1;
-  cleanup_free char *pidns = NULL, *ipcns = NULL;
+  cleanup_free char *pidns = NULL, *ipcns = NULL, *hostname = NULL, *shm = NULL;
+  char *etc_paths[3] = { NULL, NULL, NULL };
   const char *text;
-  int sig = SIGTERM;
+  int sig = SIGTERM, r;
 
   if (c->image)
     {
@@ -146,12 +147,51 @@ ctr_write_bundle (struct ctr *c, berth_err *err)
   ctx.rootfs_fd = rootfd;
   if (t->net)
     {
+      cleanup_free char *resolv = NULL, *hosts = NULL;
+      struct taskdef_etc_files files = { 0 };
       ctx.netns_path = t->net->netns_path;
       ctx.hostname = t->net->hostname;
       ctx.resolv_conf_path = t->net->resolv_conf_path;
       ctx.hosts_path = t->net->hosts_path;
       ctx.hostname_path = t->net->hostname_path;
+      /* a container with its own hostname, DNS or extra hosts gets its own copies */
+      if (t->net->resolv_conf_path)
+        berth_read_file_at (AT_FDCWD, t->net->resolv_conf_path, 1 << 20, &resolv, NULL, NULL);
+      if (t->net->hosts_path)
+        berth_read_file_at (AT_FDCWD, t->net->hosts_path, 1 << 20, &hosts, NULL, NULL);
+      taskdef_container_etc_files (t->def, c->idx, t->net->hostname, resolv, hosts, &files);
+      {
+        struct
+        {
+          const char *name, *content;
+          const char **slot;
+        } own[] = { { "resolv.conf", files.resolv_conf, &ctx.resolv_conf_path },
+                    { "hosts", files.hosts, &ctx.hosts_path },
+                    { "hostname", files.hostname_file, &ctx.hostname_path } };
+        for (size_t i = 0; i < ARRAY_SIZE (own); i++)
+          {
+            if (own[i].content == NULL)
+              continue;
+            free (etc_paths[i]);
+            etc_paths[i] = xasprintf ("%s/%s", c->bundle_dir, own[i].name);
+            if (berth_write_file_atomic_at (AT_FDCWD, etc_paths[i], own[i].content, strlen (own[i].content), 0644, err)
+                < 0)
+              {
+                taskdef_etc_files_clear (&files);
+                for (size_t k = 0; k < ARRAY_SIZE (etc_paths); k++)
+                  free (etc_paths[k]);
+                return -EIO;
+              }
+            *own[i].slot = etc_paths[i];
+          }
+      }
+      free (hostname);
+      hostname = xstrdup (files.hostname);
+      ctx.hostname = hostname;
+      taskdef_etc_files_clear (&files);
     }
+  if (t->def->ipc_mode == TASKDEF_NS_TASK)
+    ctx.shm_path = shm = xasprintf ("%s/shm", t->state_dir);
   /* pidMode/ipcMode "task": the task's containers share the namespaces of its first
    * container (in start order), created before the others (containers_step waits). */
   {
@@ -166,9 +206,12 @@ ctr_write_bundle (struct ctr *c, berth_err *err)
   }
   ctx.cgroup_parent = e->o.cgroups ? cgparent : NULL;
   ctx.init_path = e->init_path;
-  ctx.volume_paths = (const char **) t->volume_paths;
+  ctx.volume_paths = (const char *const *) t->volume_paths;
   ctx.policy = e->o.policy;
-  if (taskdef_container_oci_spec (t->def, c->idx, &ic, &ctx, &spec, err) < 0)
+  r = taskdef_container_oci_spec (t->def, c->idx, &ic, &ctx, &spec, err);
+  for (size_t i = 0; i < ARRAY_SIZE (etc_paths); i++)
+    free (etc_paths[i]);
+  if (r < 0)
     return -EINVAL;
   if (taskdef_container_stop_signal (t->def, c->idx, &ic, &sig, NULL) == 0)
     c->stop_signal = sig;

@@ -5,9 +5,20 @@
 #include "netns/netns.h"
 
 #include <arpa/inet.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 /* ------------------------------------------------------------------ directories */
+
+static bool
+is_mount_root (const char *path)
+{
+  struct statx stx;
+  if (statx (AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &stx) < 0)
+    return false;
+  return (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) && (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+}
 
 static int
 make_dirs (struct task *t, berth_err *err)
@@ -18,6 +29,16 @@ make_dirs (struct task *t, berth_err *err)
   for (size_t i = 0; i < t->n_ctrs; i++)
     if (berth_mkdir_p (t->ctrs[i].bundle_dir, 0700, err) < 0)
       return -EIO;
+  /* ipcMode task: one /dev/shm for every container of the task */
+  if (t->def->ipc_mode == TASKDEF_NS_TASK)
+    {
+      cleanup_free char *shm = xasprintf ("%s/shm", t->state_dir);
+      cleanup_free char *opts = xasprintf ("mode=1777,size=%" PRIu64 "m", taskdef_task_shm_size_mib (t->def));
+      if (berth_mkdir_p (shm, 0755, err) < 0)
+        return -EIO;
+      if (!is_mount_root (shm) && mount ("shm", shm, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts) < 0)
+        return berth_err_set (err, errno, "mount the task's /dev/shm at `%s`", shm);
+    }
   /* task-scoped volumes: a directory per volume without a host path */
   strv_free (t->volume_paths);
   t->volume_paths = xzalloc ((t->def->n_volumes + 1) * sizeof (char *));
@@ -157,7 +178,6 @@ start_network (struct task *t)
 {
   struct engine *e = t->engine;
   struct net_job *j;
-  size_t n_extra = 0;
 
   if (e->o.net == NULL)
     {
@@ -172,35 +192,12 @@ start_network (struct task *t)
   j->host = e->o.net;
   j->spec.task_id = xstrdup (t->id);
   j->spec.mode = net_mode (t->def);
-  /* ECS puts DNS settings on containers; a task has one network, so the first container
-   * that sets them decides, and every container's extraHosts are merged. */
-  for (size_t i = 0; i < t->n_ctrs; i++)
-    {
-      const struct taskdef_container *cd = t->ctrs[i].def;
-      if (j->dns == NULL && cd->dns_servers && cd->dns_servers[0])
-        j->dns = strv_dup (cd->dns_servers);
-      if (j->search == NULL && cd->dns_search_domains && cd->dns_search_domains[0])
-        j->search = strv_dup (cd->dns_search_domains);
-      if (j->hostname == NULL && cd->hostname)
-        j->hostname = xstrdup (cd->hostname);
-      n_extra += cd->n_extra_hosts;
-    }
+  /* The task's network carries the task-level settings; a container with its own
+   * dnsServers, dnsSearchDomains, extraHosts or hostname gets its own copies of the files
+   * (taskdef_container_etc_files, when its bundle is written). */
+  j->extra = xzalloc (sizeof *j->extra);
   if (t->def->hostname)
-    {
-      free (j->hostname);
-      j->hostname = xstrdup (t->def->hostname);
-    }
-  j->extra = xzalloc ((n_extra + 1) * sizeof *j->extra);
-  for (size_t i = 0; i < t->n_ctrs; i++)
-    for (size_t k = 0; k < t->ctrs[i].def->n_extra_hosts; k++)
-      {
-        j->extra[j->spec.n_extra_hosts].hostname = xstrdup (t->ctrs[i].def->extra_hosts[k].hostname);
-        j->extra[j->spec.n_extra_hosts].address = xstrdup (t->ctrs[i].def->extra_hosts[k].address);
-        j->spec.n_extra_hosts++;
-      }
-  j->spec.extra_hosts = j->extra;
-  j->spec.dns_servers = j->dns;
-  j->spec.dns_search = j->search;
+    j->hostname = xstrdup (t->def->hostname);
   j->spec.hostname = j->hostname;
   j->spec.reach_tasks = t->def->reach_tasks;
   t->busy++;
@@ -214,7 +211,7 @@ make_cgroup (struct task *t, berth_err *err)
 {
   struct engine *e = t->engine;
   struct cgroups_resources *r;
-  cleanup_free char *path = xasprintf ("berth/tasks/%s", t->id);
+  cleanup_free char *path = xasprintf ("berth/task-%s", t->id);
   int ret;
 
   if (e->o.cgroups == NULL)
@@ -464,6 +461,12 @@ deprovision_step (struct task *t)
       workers_submit (e->workers, net_job_run, net_job_done, j);
       return;
     }
-  /* The shim's directory (exit files, sockets) goes; logs stay until the task is removed. */
+  /* The shim's directory (exit files, sockets, the task's /dev/shm) goes; logs stay until
+   * the task is removed. */
+  {
+    cleanup_free char *shm = xasprintf ("%s/shm", t->state_dir);
+    if (is_mount_root (shm) && umount2 (shm, MNT_DETACH) < 0)
+      log_warning ("task %s: unmount `%s`: %s", t->id, shm, strerror (errno));
+  }
   berth_rm_rf_at (AT_FDCWD, t->state_dir, NULL);
 }

@@ -725,7 +725,9 @@ taskdef_container_oci_spec (const struct taskdef *td, size_t idx,
     set_namespace (spec, "ipc", td->ipc_mode == TASKDEF_NS_TASK ? ctx->ipcns_path : NULL, false);
   if (ctx->cgroup_parent)
     {
-      cleanup_free char *cg = xasprintf ("%s/%s", ctx->cgroup_parent, c->name);
+      /* "ctr-": a cgroup v1 directory already holds a file named "tasks" (and others); a
+       * container named after one must not collide with it */
+      cleanup_free char *cg = xasprintf ("%s/ctr-%s", ctx->cgroup_parent, c->name);
       set_string (jlinux, "cgroupsPath", cg);
     }
 

@@ -323,7 +323,7 @@ struct taskdef_oci_context
   const char *resolv_conf_path;
   const char *hosts_path;
   const char *hostname_path;
-  const char *cgroup_parent;       /* the task's cgroup; the container's is parent/name */
+  const char *cgroup_parent;       /* the task's cgroup; the container's is parent/ctr-<name> */
   const char *init_path;           /* berth-init on the host, for initProcessEnabled */
   const char *const *volume_paths; /* td->n_volumes entries: each volume's host directory
                                       (host.sourcePath, or the task-scoped directory the

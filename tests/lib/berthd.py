@@ -70,6 +70,8 @@ class Berthd:
         self.log_path = os.path.join(self.root, "berthd.log")
         self.env = dict(os.environ, BERTH_API_SOCKET=self.api,
                         BERTH_IMAGE_ROOT=os.path.join(self.data, "images"))
+        # berthd warns about BERTH_* variables that are not its settings: give it none
+        self.daemon_env = {k: v for k, v in os.environ.items() if not k.startswith("BERTH_")}
 
     # ---------------------------------------------------------------- lifecycle
     def start(self, timeout=60):
@@ -79,7 +81,7 @@ class Berthd:
         ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         ns.bind(notify_path)
         ns.settimeout(timeout)
-        env = dict(self.env, NOTIFY_SOCKET=notify_path)
+        env = dict(self.daemon_env, NOTIFY_SOCKET=notify_path)
         self.proc = subprocess.Popen([build_path("agent", "daemon", "berthd"), "--config", self.config],
                                      stdout=open(self.log_path, "a"), stderr=subprocess.STDOUT, env=env)
         t0 = time.monotonic()
@@ -194,19 +196,26 @@ class Berthd:
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
         subprocess.run(["nft", "delete", "table", "inet", self.nft_table], capture_output=True)
         subprocess.run(["nft", "delete", "table", "ip", self.nft_table], capture_output=True)
-        # cgroups: berth/tasks/* below our own cgroup in each hierarchy
+        # cgroups of this instance's tasks (berth/task-<id>) below our own cgroup in each
+        # hierarchy; other berthds' tasks (tests running beside this one) are not touched
+        ids = set(os.listdir(os.path.join(self.data, "tasks"))) if os.path.isdir(os.path.join(self.data, "tasks")) else set()
         for line in open("/proc/self/cgroup"):
             _, ctrls, path = line.strip().split(":", 2)
             for ctrl in ctrls.split(","):
                 if ctrl.startswith("name="):
                     ctrl = ctrl[5:]
                 base = "/sys/fs/cgroup/%s%s/berth" % (ctrl if ctrl else "unified", path.rstrip("/"))
-                if not os.path.isdir(base):
-                    continue
-                # deepest first; a directory still in use (another berthd's) stays
-                for dirpath, dirnames, _ in sorted(os.walk(base, topdown=False), key=lambda x: -len(x[0])):
-                    try:
-                        os.rmdir(dirpath)
-                    except OSError:
-                        pass
+                for tid in ids:
+                    top = os.path.join(base, "task-" + tid)
+                    if not os.path.isdir(top):
+                        continue
+                    for dirpath, _, _ in sorted(os.walk(top, topdown=False), key=lambda x: -len(x[0])):
+                        try:
+                            os.rmdir(dirpath)
+                        except OSError:
+                            pass
+                try:
+                    os.rmdir(base)  # only when no berthd uses it any more
+                except OSError:
+                    pass
         shutil.rmtree(self.root, ignore_errors=True)

@@ -20,9 +20,10 @@ def snapshot(b):
         _, ctrls, path = line.strip().split(":", 2)
         for c in ctrls.split(","):
             c = c[5:] if c.startswith("name=") else c
-            base = "/sys/fs/cgroup/%s%s/berth/tasks" % (c or "unified", path.rstrip("/"))
+            base = "/sys/fs/cgroup/%s%s/berth" % (c or "unified", path.rstrip("/"))
             if os.path.isdir(base):
-                s["cgroups"] += ["%s:%s" % (c, d) for d in os.listdir(base) if os.path.isdir(os.path.join(base, d))]
+                s["cgroups"] += ["%s:%s" % (c, d) for d in os.listdir(base)
+                                 if d.startswith("task-") and os.path.isdir(os.path.join(base, d))]
     s["cgroups"].sort()
     return s
 

@@ -266,7 +266,7 @@ Test (oci, defaults_from_image)
   cr_assert_str_eq (str (s, "root.path"), rootfs);
   cr_assert_not (json_object_get_boolean (at (s, "root.readonly")));
   cr_assert_str_eq (str (s, "hostname"), "t1-host");
-  cr_assert_str_eq (str (s, "linux.cgroupsPath"), "/berth/t1/app");
+  cr_assert_str_eq (str (s, "linux.cgroupsPath"), "/berth/t1/ctr-app");
   /* awsvpc: the task's netns; private pid and ipc */
   cr_assert_str_eq (str (namespace_of (s, "network"), "path"), "/run/berth/netns/t1");
   cr_assert_null (at (namespace_of (s, "pid"), "path"));
