@@ -87,11 +87,10 @@ source_outbox_ready (void *data)
 static int
 open_sources (struct daemon *d, berth_err *err)
 {
-  cleanup_free char *state_dir = xasprintf ("%s/sources", d->cfg->data_dir);
+  /* the http source keeps the node's identity (node.json) here, shared by every source */
+  const char *state_dir = d->cfg->data_dir;
   cleanup_free char *outbox_dir = xasprintf ("%s/outbox", d->cfg->data_dir);
 
-  if (berth_mkdir_p (state_dir, 0700, err) < 0)
-    return -EIO;
   for (char **u = d->cfg->task_sources; *u; u++)
     {
       const struct task_source_ops *ops;
@@ -291,6 +290,8 @@ main (int argc, char **argv)
       .log_max_bytes = d.cfg->container_log_max_size,
       .log_max_files = (uint32_t) d.cfg->container_log_max_files,
       .task_retention_ns = d.cfg->stopped_task_retention,
+      .default_stop_timeout_ns = d.cfg->container_stop_timeout,
+      .container_start_timeout_ns = d.cfg->container_start_timeout,
       .workers = 4,
       .ready = on_ready,
       .ready_data = &d,

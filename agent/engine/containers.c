@@ -9,7 +9,6 @@
 
 #include <signal.h>
 
-#define DEFAULT_STOP_TIMEOUT_S 30
 
 static struct ctr *
 ctr_by_name (struct task *t, const char *name)
@@ -221,6 +220,46 @@ ctr_write_bundle (struct ctr *c, berth_err *err)
 
 /* ------------------------------------------------------------------ create and start */
 
+static int
+on_op_timeout (struct berth_loop_source *src, uint64_t now, void *data)
+{
+  struct ctr *c = data;
+  struct task *t = c->task;
+  (void) src;
+  (void) now;
+  if (!c->busy)
+    return 0;
+  /* the answer, if it ever comes, is not waited for any more */
+  if (t->shim)
+    shimconn_forget (t->shim, c);
+  c->busy = false;
+  task_fail (t, "TaskFailedToStart", "container %s did not %s within CONTAINER_START_TIMEOUT (%" PRIu64 " s)",
+             c->name, c->known == CTR_CREATED ? "start" : "get created",
+             (uint64_t) (t->engine->o.container_start_timeout_ns / 1000000000u));
+  return 0;
+}
+
+static void
+op_timer_arm (struct ctr *c)
+{
+  struct engine *e = c->task->engine;
+  uint64_t when;
+  if (e->o.container_start_timeout_ns == 0)
+    return;
+  when = berth_now_ns () + e->o.container_start_timeout_ns;
+  if (c->op_timer == NULL)
+    berth_loop_add_timer (e->loop, when, on_op_timeout, c, &c->op_timer, NULL);
+  else
+    berth_loop_timer_set (c->op_timer, when);
+}
+
+static void
+op_timer_disarm (struct ctr *c)
+{
+  if (c->op_timer)
+    berth_loop_timer_set (c->op_timer, 0);
+}
+
 static void
 on_created (struct shimconn *conn, json_object *reply, const int *fds, size_t n_fds, void *data)
 {
@@ -231,6 +270,7 @@ on_created (struct shimconn *conn, json_object *reply, const int *fds, size_t n_
   (void) fds;
   (void) n_fds;
   c->busy = false;
+  op_timer_disarm (c);
   if (!reply_ok (reply, &error))
     {
       free (c->reason);
@@ -276,6 +316,7 @@ ctr_create (struct ctr *c)
   c->has_exit = false;
   c->oom = false;
   c->stop_sent = c->kill_sent = false;
+  op_timer_arm (c);
   if (shimconn_call (t->shim, "create", args, NULL, 0, on_created, c, &err) < 0)
     {
       c->busy = false;
@@ -294,6 +335,7 @@ on_started (struct shimconn *conn, json_object *reply, const int *fds, size_t n_
   (void) fds;
   (void) n_fds;
   c->busy = false;
+  op_timer_disarm (c);
   berth_loop_remove (c->start_timer);
   c->start_timer = NULL;
   if (!reply_ok (reply, &error))
@@ -322,6 +364,7 @@ ctr_start (struct ctr *c)
   json_object *args = json_object_new_object ();
   json_object_object_add (args, "container", json_object_new_string (c->name));
   c->busy = true;
+  op_timer_arm (c);
   if (shimconn_call (t->shim, "start", args, NULL, 0, on_started, c, &err) < 0)
     {
       c->busy = false;
@@ -691,7 +734,8 @@ containers_stop_step (struct task *t)
       if (!dependants_done)
         continue;
       c->stop_sent = true;
-      timeout = c->def->has_stop_timeout ? c->def->stop_timeout_s : DEFAULT_STOP_TIMEOUT_S;
+      timeout = c->def->has_stop_timeout ? c->def->stop_timeout_s
+                                         : (uint32_t) ((e->o.default_stop_timeout_ns ? e->o.default_stop_timeout_ns : 30000000000ull) / 1000000000ull);
       if (t->shim == NULL)
         {
           /* no shim: nothing can signal by pid; kill the whole cgroup */

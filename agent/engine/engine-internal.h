@@ -117,6 +117,8 @@ struct ctr
   struct berth_loop_source *stop_timer;
   /* dependsOn */
   struct berth_loop_source *start_timer;
+  /* CONTAINER_START_TIMEOUT: bounds a create or start in flight */
+  struct berth_loop_source *op_timer;
   uint64_t waiting_since_ns;
   /* health */
   enum ctr_health health;

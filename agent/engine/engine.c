@@ -133,7 +133,9 @@ task_setup_def (struct task *t, berth_err *err)
       c->def = &t->def->containers[i];
       c->name = xstrdup (c->def->name);
       c->known = CTR_NONE;
-      c->runtime_id = xasprintf ("%s-%s", t->id, c->name);
+      /* "<task>-<container>", unless that would not fit in a file name */
+      c->runtime_id = strlen (t->id) + 1 + strlen (c->name) <= 200 ? xasprintf ("%s-%s", t->id, c->name)
+                                                                    : xasprintf ("%s-%zu", t->id, i);
       c->bundle_dir = xasprintf ("%s/%s", t->state_dir, c->name);
       c->rootfs = xasprintf ("%s/rootfs", c->bundle_dir);
       c->rw_dir = xasprintf ("%s/%s", t->task_dir, c->name);
@@ -142,19 +144,12 @@ task_setup_def (struct task *t, berth_err *err)
       c->oom_fd = -1;
       c->stop_signal = SIGTERM;
     }
-  /* Resources the ledger reserves: the task's own cpu/memory when set, else the sum of its
-   * containers' (memory: the hard limit, or the reservation when only that is set). */
-  t->need_cpu = t->def->cpu;
-  t->need_memory_mib = t->def->memory_mib;
-  if (t->need_cpu == 0)
-    for (size_t i = 0; i < t->n_ctrs; i++)
-      t->need_cpu += t->def->containers[i].cpu;
-  if (t->need_memory_mib == 0)
-    for (size_t i = 0; i < t->n_ctrs; i++)
-      {
-        const struct taskdef_container *cd = &t->def->containers[i];
-        t->need_memory_mib += cd->memory_mib ? cd->memory_mib : cd->memory_reservation_mib;
-      }
+  /* what the ledger reserves: the same rule the endpoint's placement uses */
+  {
+    uint64_t mem = 0;
+    taskdef_resources (t->def, &t->need_cpu, &mem);
+    t->need_memory_mib = mem > UINT32_MAX ? UINT32_MAX : (uint32_t) mem;
+  }
   (void) e;
   return 0;
 }
@@ -167,6 +162,7 @@ task_free (struct task *t)
       struct ctr *c = &t->ctrs[i];
       berth_loop_remove (c->stop_timer);
       berth_loop_remove (c->start_timer);
+      berth_loop_remove (c->op_timer);
       berth_loop_remove (c->health_timer);
       ctr_free_runtime (c);
       imagecache_image_free (c->image);
@@ -831,7 +827,7 @@ static bool
 task_id_valid (const char *id)
 {
   size_t n = strlen (id);
-  if (n == 0 || n > 64)
+  if (n == 0 || n > 128)
     return false;
   for (size_t i = 0; i < n; i++)
     {
@@ -921,7 +917,7 @@ process_update (struct engine *e, struct source_update *u)
       struct task *t;
       if (!task_id_valid (a->task_id))
         {
-          log_warning ("source %s: task id `%s` refused: 1-64 of [A-Za-z0-9_.-], starting with a letter or digit",
+          log_warning ("source %s: task id `%s` refused: 1-128 of [A-Za-z0-9_.-], starting with a letter or digit",
                        u->source, a->task_id);
           continue;
         }
@@ -1178,7 +1174,13 @@ engine_free (struct engine *e)
     }
   berth_loop_remove (e->sink.wakeup);
   for (size_t i = 0; i < e->sink.n_queue; i++)
-    source_update_free (e->sink.queue[i]);
+    {
+      /* every update's persisted is called exactly once (the source frees its bookkeeping) */
+      struct source_update *u = e->sink.queue[i];
+      if (u->persisted)
+        u->persisted (u->opaque, u->generation, -ECANCELED, "berthd is stopping");
+      source_update_free (u);
+    }
   free (e->sink.queue);
   json_object_put (e->sink.snapshot);
   pthread_mutex_destroy (&e->sink.lock);

@@ -37,6 +37,10 @@ struct engine_options
   /* logs */
   uint64_t log_max_bytes;
   uint32_t log_max_files;
+  /* containers without stopTimeout wait this long after their stop signal (30 s) */
+  uint64_t default_stop_timeout_ns;
+  /* a container's create or start that takes longer fails the task (0: no limit) */
+  uint64_t container_start_timeout_ns;
   /* stopped tasks are kept this long, then removed */
   uint64_t task_retention_ns;
   unsigned workers; /* threads for pulls, mounts and network setup */

@@ -176,14 +176,28 @@ class Berthd:
         rroot = os.path.join(self.run, "runtime")
         if os.path.isdir(rroot):
             for cid in os.listdir(rroot):
-                subprocess.run([build_path("runtime", "berth-runtime"), "--root", rroot, "delete", "--force", cid],
-                               capture_output=True)
+                try:
+                    subprocess.run([build_path("runtime", "berth-runtime"), "--root", rroot, "delete", "--force", cid],
+                                   capture_output=True, timeout=20)
+                except subprocess.TimeoutExpired:
+                    print("cleanup: berth-runtime delete %s hung" % cid)
         if os.path.isdir(tasks_run):
             for t in os.listdir(tasks_run):
                 try:
                     with open(os.path.join(tasks_run, t, "shim.pid")) as f:
-                        os.kill(int(f.read()), signal.SIGKILL)
+                        shim = int(f.read())
                 except (OSError, ValueError):
+                    continue
+                # the shim's children (container inits, runtime commands) first, then it
+                kids = subprocess.run(["pgrep", "-P", str(shim)], capture_output=True, text=True).stdout.split()
+                for k in kids:
+                    try:
+                        os.kill(int(k), signal.SIGKILL)
+                    except OSError:
+                        pass
+                try:
+                    os.kill(shim, signal.SIGKILL)
+                except OSError:
                     pass
         # mounts below the root (rootfs overlays, netns bind mounts), deepest first
         with open("/proc/self/mountinfo") as f:
@@ -196,6 +210,7 @@ class Berthd:
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
         subprocess.run(["nft", "delete", "table", "inet", self.nft_table], capture_output=True)
         subprocess.run(["nft", "delete", "table", "ip", self.nft_table], capture_output=True)
+        subprocess.run(["nft", "delete", "table", "bridge", self.nft_table], capture_output=True)
         # cgroups of this instance's tasks (berth/task-<id>) below our own cgroup in each
         # hierarchy; other berthds' tasks (tests running beside this one) are not touched
         ids = set(os.listdir(os.path.join(self.data, "tasks"))) if os.path.isdir(os.path.join(self.data, "tasks")) else set()
