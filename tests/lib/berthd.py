@@ -49,7 +49,8 @@ class Berthd:
             "LOG_DIR": self.logs,
             "API_SOCKET": self.api,
             "TASK_SOURCES": "dir:" + self.tasks_dir,
-            "RUNTIME_PATH": build_path("runtime", "berth-runtime"),
+            # BERTH_TEST_RUNTIME: run the tests over another OCI runtime (e.g. runc)
+            "RUNTIME_PATH": os.environ.get("BERTH_TEST_RUNTIME", build_path("runtime", "berth-runtime")),
             "SHIM_PATH": build_path("agent", "shim", "berth-shim"),
             "INIT_PATH": build_path("agent", "init", "berth-init"),
             "STOPPED_TASK_RETENTION": "1h",
