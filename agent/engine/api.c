@@ -20,7 +20,7 @@ engine_task_run (struct engine *e, json_object *definition, char **ret_id, berth
   if (t == NULL)
     return -EIO;
   *ret_id = xstrdup (id);
-  if (t->def == NULL)
+  if (t->known == TASK_STOPPED)
     return berth_err_set (err, 0, "task %s rejected: %s", id, t->reason);
   return 0;
 }

@@ -191,18 +191,14 @@ ctr_write_bundle (struct ctr *c, berth_err *err)
     }
   if (t->def->ipc_mode == TASKDEF_NS_TASK)
     ctx.shm_path = shm = xasprintf ("%s/shm", t->state_dir);
-  /* pidMode/ipcMode "task": the task's containers share the namespaces of its first
-   * container (in start order), created before the others (containers_step waits). */
-  {
-    struct ctr *holder = &t->ctrs[t->start_order[0]];
-    if (holder != c && holder->created && holder->pid > 0)
-      {
-        if (t->def->pid_mode == TASKDEF_NS_TASK)
-          ctx.pidns_path = pidns = xasprintf ("/proc/%d/ns/pid", holder->pid);
-        if (t->def->ipc_mode == TASKDEF_NS_TASK)
-          ctx.ipcns_path = ipcns = xasprintf ("/proc/%d/ns/ipc", holder->pid);
-      }
-  }
+  /* pidMode/ipcMode "task": the namespaces of the task's holder process */
+  if (t->holder_pid > 0)
+    {
+      if (t->def->pid_mode == TASKDEF_NS_TASK)
+        ctx.pidns_path = pidns = xasprintf ("/proc/%d/ns/pid", t->holder_pid);
+      if (t->def->ipc_mode == TASKDEF_NS_TASK)
+        ctx.ipcns_path = ipcns = xasprintf ("/proc/%d/ns/ipc", t->holder_pid);
+    }
   ctx.cgroup_parent = e->o.cgroups ? cgparent : NULL;
   ctx.init_path = e->init_path;
   ctx.volume_paths = (const char *const *) t->volume_paths;
@@ -442,15 +438,10 @@ containers_step (struct task *t)
       task_fail (t, "TaskFailedToStart", "berth-shim of the task is gone");
       return;
     }
-  /* ECS creates every container, then starts them as their dependencies allow. With a
-   * task-wide pid or ipc namespace the first container holds it: the others wait for it. */
+  /* ECS creates every container, then starts them as their dependencies allow. */
   for (size_t k = 0; k < t->n_ctrs; k++)
     {
       struct ctr *c = &t->ctrs[t->start_order[k]];
-      struct ctr *holder = &t->ctrs[t->start_order[0]];
-      bool shared = t->def->pid_mode == TASKDEF_NS_TASK || t->def->ipc_mode == TASKDEF_NS_TASK;
-      if (shared && k > 0 && !holder->created)
-        break;
       if (!c->busy && c->known == CTR_PULLED)
         ctr_create (c);
       if (t->desired != BERTH_DESIRED_RUNNING)

@@ -168,7 +168,9 @@ struct task
   char *cgroup_path; /* cgroups_path() of the task cgroup */
   bool admitted;
   uint32_t need_cpu, need_memory_mib;
-  /* the shim */
+  /* the shim, and (pidMode/ipcMode task) the namespace holder it runs */
+  pid_t holder_pid;
+  bool holder_busy;
   struct shimconn *shim;
   pid_t shim_pid;
   int shim_pidfd;
@@ -288,6 +290,7 @@ int store_task_remove (struct task *t, berth_err *err);
 
 /* provision.c */
 void provision_step (struct task *t);
+bool task_needs_holder (const struct task *t);
 void deprovision_step (struct task *t);
 int shim_attach (struct task *t, berth_err *err);
 

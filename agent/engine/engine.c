@@ -534,7 +534,8 @@ task_step_once (struct task *t)
           /* fall through */
         case TASK_PROVISIONING:
           provision_step (t);
-          if (t->dirs_ready && t->net_ready && t->cgroup_ready && t->shim && t->desired == BERTH_DESIRED_RUNNING)
+          if (t->dirs_ready && t->net_ready && t->cgroup_ready && t->shim
+              && (!task_needs_holder (t) || t->holder_pid > 0) && t->desired == BERTH_DESIRED_RUNNING)
             {
               set_known (t, TASK_PENDING);
               t->step_again = true;
@@ -854,7 +855,8 @@ task_accept (struct engine *e, const char *id, const char *source, json_object *
       task_free (t);
       return NULL;
     }
-  if (task_setup_def (t, &def_err) < 0)
+  if (task_setup_def (t, &def_err) < 0
+      || taskdef_check_policy (t->def, e->o.policy, &def_err) < 0)
     {
       t->stop_code = xstrdup ("TaskFailedToStart");
       t->reason = xstrdup (berth_err_msg (&def_err));

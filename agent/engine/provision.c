@@ -336,6 +336,58 @@ spawn_shim (struct task *t, berth_err *err)
   return 0;
 }
 
+/* ------------------------------------------------------------------ the namespace holder */
+
+bool
+task_needs_holder (const struct task *t)
+{
+  return t->def && (t->def->pid_mode == TASKDEF_NS_TASK || t->def->ipc_mode == TASKDEF_NS_TASK);
+}
+
+static void
+on_hold (struct shimconn *conn, json_object *reply, const int *fds, size_t n_fds, void *data)
+{
+  struct task *t = data;
+  bool ok = false;
+  int32_t pid = 0;
+  (void) conn;
+  (void) fds;
+  (void) n_fds;
+  t->holder_busy = false;
+  t->busy--;
+  bjson_get_bool (reply, "", "ok", 0, &ok, NULL);
+  if (!ok || bjson_get_int32 (reply, "", "pid", 0, &pid, NULL) <= 0 || pid <= 0)
+    {
+      const char *msg = "no pid";
+      bjson_get_string (reply, "", "error", 0, &msg, NULL);
+      task_fail (t, "TaskFailedToStart", "the task's shared pid/ipc namespace: %s", msg);
+    }
+  else
+    t->holder_pid = pid;
+  task_step (t);
+}
+
+/* pidMode/ipcMode "task": the shim forks a process into new pid and ipc namespaces that
+ * every container of the task joins (as ECS's pause container does), so the namespaces
+ * live as long as the task and not as long as one of its containers. */
+static void
+request_holder (struct task *t)
+{
+  berth_err err = NULL;
+  json_object *args = json_object_new_object ();
+  json_object_object_add (args, "pid", json_object_new_boolean (t->def->pid_mode == TASKDEF_NS_TASK));
+  json_object_object_add (args, "ipc", json_object_new_boolean (t->def->ipc_mode == TASKDEF_NS_TASK));
+  t->holder_busy = true;
+  t->busy++;
+  if (shimconn_call (t->shim, "hold", args, NULL, 0, on_hold, t, &err) < 0)
+    {
+      t->holder_busy = false;
+      t->busy--;
+      task_fail (t, "TaskFailedToStart", "the task's shared pid/ipc namespace: %s", berth_err_msg (&err));
+      berth_err_free (&err);
+    }
+}
+
 /* ------------------------------------------------------------------ steps */
 
 void
@@ -379,6 +431,8 @@ provision_step (struct task *t)
           return;
         }
     }
+  if (task_needs_holder (t) && t->holder_pid == 0 && !t->holder_busy)
+    request_holder (t);
 }
 
 static void

@@ -20,6 +20,11 @@ on_shim_state (struct shimconn *conn, json_object *reply, const int *fds, size_t
   (void) n_fds;
   t->busy--;
   bjson_get_bool (reply, "", "ok", 0, &ok, NULL);
+  {
+    int32_t holder = 0;
+    if (ok && bjson_get_int32 (reply, "", "holder", 0, &holder, NULL) > 0)
+      t->holder_pid = holder;
+  }
   if (ok && bjson_get (reply, "", "containers", json_type_array, 0, &ctrs, NULL) > 0)
     for (size_t i = 0; i < json_object_array_length (ctrs); i++)
       {

@@ -8,7 +8,9 @@
 
 #include <getopt.h>
 #include <signal.h>
+#include <sched.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/un.h>
@@ -163,6 +165,9 @@ struct shim
   size_t n_early;
   bool shutting_down;
   unsigned console_counter;
+  /* pidMode/ipcMode task: pid 1 of the task's pid (and ipc) namespace, which the
+   * containers join; it only reaps */
+  pid_t holder;
 };
 
 static void child_maybe_finish (struct shim *s, struct child *ch);
@@ -795,6 +800,13 @@ on_reaped (struct shim *s, pid_t pid, int status)
 {
   uint64_t now = berth_realtime_ns ();
 
+  if (pid == s->holder)
+    {
+      log_warning ("the task's namespace holder %d exited (status %d)", pid, status);
+      s->holder = 0;
+      return;
+    }
+
   for (struct child *ch = s->children; ch; ch = ch->next)
     if (ch->pid == pid && !ch->exited)
       {
@@ -1238,6 +1250,57 @@ op_exec (struct shim *s, struct client *cl, int64_t id, json_object *req, int *f
   }
 }
 
+/* The child side of the namespace holder: pid 1 of a new pid namespace, so it reaps what
+ * the task's containers orphan in it; nothing else. */
+static void __attribute__ ((noreturn))
+holder_main (void)
+{
+  sigset_t all;
+  syscall (SYS_close_range, 3, ~0U, 0);
+  prctl (PR_SET_NAME, "berth-holder");
+  sigfillset (&all);
+  sigprocmask (SIG_SETMASK, &all, NULL);
+  for (;;)
+    {
+      siginfo_t si;
+      if (sigwaitinfo (&all, &si) == SIGCHLD)
+        while (waitpid (-1, NULL, WNOHANG) > 0)
+          ;
+    }
+}
+
+static void
+op_hold (struct shim *s, struct client *cl, int64_t id, json_object *req)
+{
+  bool pid_ns = false, ipc_ns = false;
+  unsigned long flags = SIGCHLD;
+  json_object *r;
+  long pid;
+
+  bjson_get_bool (req, "", "pid", 0, &pid_ns, NULL);
+  bjson_get_bool (req, "", "ipc", 0, &ipc_ns, NULL);
+  if (s->holder == 0)
+    {
+      if (pid_ns)
+        flags |= CLONE_NEWPID;
+      if (ipc_ns)
+        flags |= CLONE_NEWIPC;
+      /* fork with new namespaces: the shim is single-threaded, so the child may run code */
+      pid = syscall (SYS_clone, flags, NULL, NULL, NULL, 0);
+      if (pid < 0)
+        {
+          reply_error (cl, id, "hold: clone: %s", strerror (errno));
+          return;
+        }
+      if (pid == 0)
+        holder_main ();
+      s->holder = (pid_t) pid;
+    }
+  r = json_object_new_object ();
+  json_object_object_add (r, "pid", json_object_new_int (s->holder));
+  reply_ok (cl, id, r);
+}
+
 static void
 op_state (struct shim *s, struct client *cl, int64_t id)
 {
@@ -1249,6 +1312,7 @@ op_state (struct shim *s, struct client *cl, int64_t id)
   json_object_object_add (r, "task", json_object_new_string (s->task));
   json_object_object_add (r, "shim_pid", json_object_new_int (getpid ()));
   json_object_object_add (r, "version", json_object_new_int (SHIM_PROTOCOL_VERSION));
+  json_object_object_add (r, "holder", json_object_new_int (s->holder));
   json_object_object_add (r, "containers", arr);
   reply_ok (cl, id, r);
 }
@@ -1264,6 +1328,12 @@ op_shutdown (struct shim *s, struct client *cl, int64_t id)
         return;
       }
   s->shutting_down = true;
+  if (s->holder > 0)
+    {
+      kill (s->holder, SIGKILL);
+      waitpid (s->holder, NULL, 0);
+      s->holder = 0;
+    }
   reply_ok (cl, id, NULL);
   berth_loop_quit (s->loop, 0);
 }
@@ -1293,6 +1363,8 @@ handle_request (struct shim *s, struct client *cl, json_object *req, int *fds, s
     op_kill (s, cl, id, req);
   else if (strcmp (op, "exec") == 0)
     op_exec (s, cl, id, req, fds, n_fds);
+  else if (strcmp (op, "hold") == 0)
+    op_hold (s, cl, id, req);
   else if (strcmp (op, "shutdown") == 0)
     op_shutdown (s, cl, id);
   else

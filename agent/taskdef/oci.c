@@ -565,6 +565,42 @@ check_policy (const struct taskdef *td, const struct taskdef_container *c, const
 }
 
 int
+taskdef_check_policy (const struct taskdef *td, const struct taskdef_host_policy *policy,
+                      berth_err *err)
+{
+  for (size_t idx = 0; idx < td->n_containers; idx++)
+    {
+      const struct taskdef_container *c = &td->containers[idx];
+      cleanup_free char *cpath = bjson_path_index ("containerDefinitions", idx);
+      cleanup_free bool *visited = NULL;
+      cleanup_strv char **caps = NULL;
+      bool privileged = c->privileged && policy && policy->allow_privileged;
+      int r = check_policy (td, c, cpath, policy, err);
+      if (r < 0)
+        return r;
+      r = container_capabilities (c, cpath, policy, privileged, &caps, err);
+      if (r < 0)
+        return r;
+      if (privileged)
+        continue;
+      visited = xzalloc (td->n_containers + 1);
+      r = check_volume_policy (td, idx, policy, visited, err);
+      if (r < 0)
+        return r;
+      for (size_t i = 0; i < c->n_devices; i++)
+        if (!policy_allows_device (policy, c->devices[i].host_path))
+          {
+            cleanup_free char *p = xasprintf ("%s.linuxParameters.devices[%zu].hostPath", cpath, i);
+            return refuse (err, p,
+                           "`%s` is not in ALLOWED_DEVICES in berthd.conf (add it there to "
+                           "pass the device in)",
+                           c->devices[i].host_path);
+          }
+    }
+  return 0;
+}
+
+int
 taskdef_container_oci_spec (const struct taskdef *td, size_t idx,
                             const struct taskdef_image_config *image,
                             const struct taskdef_oci_context *ctx, json_object **ret,

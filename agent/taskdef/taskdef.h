@@ -331,6 +331,13 @@ struct taskdef_oci_context
   const struct taskdef_host_policy *policy;
 };
 
+/* Everything the host policy decides about the task (privileged, capabilities, host
+ * network and namespaces, host paths, devices, eBPF sidecars), checked before anything is
+ * created for it; the refusal names the berthd.conf key. taskdef_container_oci_spec checks
+ * the same again. */
+int taskdef_check_policy (const struct taskdef *td, const struct taskdef_host_policy *policy,
+                          berth_err *err);
+
 /* Builds the OCI runtime config of container idx: the runtime's secure defaults, then the
  * image config, then the container definition, under the host policy. */
 int taskdef_container_oci_spec (const struct taskdef *td, size_t idx,

@@ -200,18 +200,19 @@ class Berthd:
                     os.kill(shim, signal.SIGKILL)
                 except OSError:
                     pass
-        # mounts below the root (rootfs overlays, netns bind mounts), deepest first
-        with open("/proc/self/mountinfo") as f:
-            mps = [l.split()[4] for l in f]
-        for mp in sorted((m for m in mps if m.startswith(self.root + "/")), key=len, reverse=True):
-            subprocess.run(["umount", "-l", mp], capture_output=True)
-        # network: berth's own reconcile with no live task, then the bridge and table
+        # network: berth's own reconcile with no live task (before the mounts go: it opens the
+        # network's directories again), then the bridge and tables
         subprocess.run([build_path("agent", "cli", "berth"), "network", "--config", self.config, "reconcile",
                         "--all-dead"], capture_output=True, env=self.env)
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
         subprocess.run(["nft", "delete", "table", "inet", self.nft_table], capture_output=True)
         subprocess.run(["nft", "delete", "table", "ip", self.nft_table], capture_output=True)
         subprocess.run(["nft", "delete", "table", "bridge", self.nft_table], capture_output=True)
+        # mounts below the root (rootfs overlays, netns bind mounts), deepest first
+        with open("/proc/self/mountinfo") as f:
+            mps = [l.split()[4] for l in f]
+        for mp in sorted((m for m in mps if m.startswith(self.root + "/")), key=len, reverse=True):
+            subprocess.run(["umount", "-l", mp], capture_output=True)
         # cgroups of this instance's tasks (berth/task-<id>) below our own cgroup in each
         # hierarchy; other berthds' tasks (tests running beside this one) are not touched
         ids = set(os.listdir(os.path.join(self.data, "tasks"))) if os.path.isdir(os.path.join(self.data, "tasks")) else set()
