@@ -537,7 +537,8 @@ ctr_exited (struct ctr *c, int code)
     }
   /* ECS restartPolicy: restart unless the code is ignored, and only a container that ran
    * at least restartAttemptPeriod (a restart loop stays stopped). */
-  if (rp->present && rp->enabled && !exit_code_ignored (rp, code)
+  /* the exit can arrive before the answer to start: then it ran for no time at all */
+  if (rp->present && rp->enabled && !exit_code_ignored (rp, code) && c->started_mono_ns != 0
       && berth_now_ns () - c->started_mono_ns >= (uint64_t) rp->attempt_period_s * 1000000000ull)
     {
       json_object *args = json_object_new_object ();

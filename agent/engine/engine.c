@@ -515,6 +515,10 @@ finish_stopped (struct task *t)
       free (t->reason);
       t->reason = xstrdup (t->stop_request ? t->stop_request : "Task stopped");
     }
+  /* a stopped task's containers are all stopped, also those that never ran */
+  for (size_t i = 0; i < t->n_ctrs; i++)
+    if (t->ctrs[i].known != CTR_STOPPED)
+      t->ctrs[i].known = CTR_STOPPED;
   engine_ledger_release (e, t);
   task_arm_retention (t, e->o.task_retention_ns);
 }

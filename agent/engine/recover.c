@@ -9,6 +9,40 @@
 
 #include <dirent.h>
 
+static void on_shim_state (struct shimconn *conn, json_object *reply, const int *fds, size_t n_fds,
+                           void *data);
+
+static int
+on_requery (struct berth_loop_source *src, uint64_t now, void *data)
+{
+  struct task *t = data;
+  berth_err err = NULL;
+  (void) now;
+  berth_loop_remove (src);
+  if (t->shim == NULL || shimconn_call (t->shim, "state", NULL, NULL, 0, on_shim_state, t, &err) < 0)
+    {
+      berth_err_free (&err);
+      t->busy--;
+      task_schedule_step (t);
+    }
+  return 0;
+}
+
+/* A container the shim is still creating, starting or deleting (berthd died while it
+ * asked): wait for the runtime to finish, then look again. */
+static bool
+shim_state_settled (json_object *ctrs)
+{
+  for (size_t i = 0; ctrs && i < json_object_array_length (ctrs); i++)
+    {
+      const char *st = NULL;
+      bjson_get_string (json_object_array_get_idx (ctrs, i), "", "status", 0, &st, NULL);
+      if (st && (strcmp (st, "creating") == 0 || strcmp (st, "starting") == 0 || strcmp (st, "deleting") == 0))
+        return false;
+    }
+  return true;
+}
+
 static void
 on_shim_state (struct shimconn *conn, json_object *reply, const int *fds, size_t n_fds, void *data)
 {
@@ -18,8 +52,14 @@ on_shim_state (struct shimconn *conn, json_object *reply, const int *fds, size_t
   (void) conn;
   (void) fds;
   (void) n_fds;
-  t->busy--;
   bjson_get_bool (reply, "", "ok", 0, &ok, NULL);
+  if (ok && bjson_get (reply, "", "containers", json_type_array, 0, &ctrs, NULL) > 0 && !shim_state_settled (ctrs))
+    {
+      berth_loop_add_timer (t->engine->loop, berth_now_ns () + 100000000ull, on_requery, t, NULL, NULL);
+      return; /* t->busy stays raised until the shim's state settles */
+    }
+  ctrs = NULL;
+  t->busy--;
   {
     int32_t holder = 0;
     if (ok && bjson_get_int32 (reply, "", "holder", 0, &holder, NULL) > 0)

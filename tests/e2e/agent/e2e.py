@@ -57,7 +57,8 @@ def setup(name, **kw):
 
 
 def container(name, command, essential=True, **extra):
-    c = {"name": name, "image": IMAGE, "essential": essential, "command": command, "memory": 64}
+    # a shell or sleep as pid 1 ignores SIGTERM: keep stops short unless a test says otherwise
+    c = {"name": name, "image": IMAGE, "essential": essential, "command": command, "memory": 64, "stopTimeout": 3}
     c.update(extra)
     return c
 
