@@ -31,7 +31,17 @@ struct shimconn
   shimconn_closed_fn on_closed;
   void *data;
   bool closed;
+  bool in_dispatch;  /* inside on_io: a callback may close us, the free waits */
+  bool free_pending;
 };
+
+static void
+conn_free (struct shimconn *c)
+{
+  if (c->fd >= 0)
+    close (c->fd);
+  free (c);
+}
 
 static void
 fail_pending (struct shimconn *c, const char *why)
@@ -108,12 +118,13 @@ on_io (struct berth_loop_source *src, int fd, uint32_t revents, void *data)
 {
   struct shimconn *c = data;
   (void) src;
+  c->in_dispatch = true;
   if (revents & EPOLLOUT)
     {
       if (flush_outgoing (c) < 0)
         {
           conn_lost (c);
-          return 0;
+          goto out;
         }
       if (c->out_head == NULL)
         berth_loop_io_set_events (c->src, EPOLLIN, NULL);
@@ -137,7 +148,7 @@ on_io (struct berth_loop_source *src, int fd, uint32_t revents, void *data)
             if (r == 0 || r != -EINVAL)
               {
                 conn_lost (c);
-                return 0;
+                goto out;
               }
             continue; /* a malformed message: ignore it */
           }
@@ -163,7 +174,13 @@ on_io (struct berth_loop_source *src, int fd, uint32_t revents, void *data)
         json_object_put (msg);
         for (size_t i = 0; i < n_fds; i++)
           close (fds[i]);
+        if (c->free_pending)
+          break;
       }
+out:
+  c->in_dispatch = false;
+  if (c->free_pending)
+    conn_free (c);
   return 0;
 }
 
@@ -185,8 +202,7 @@ shimconn_connect (struct berth_loop *loop, const char *path, shimconn_event_fn o
   c->data = data;
   if (berth_loop_add_io (loop, fd, EPOLLIN, on_io, c, &c->src, err) < 0)
     {
-      close (fd);
-      free (c);
+      conn_free (c);
       return -EIO;
     }
   *ret = c;
@@ -259,6 +275,8 @@ shimconn_close (struct shimconn *c)
     return;
   c->on_closed = NULL;
   conn_lost (c);
-  close (c->fd);
-  free (c);
+  if (c->in_dispatch)
+    c->free_pending = true;
+  else
+    conn_free (c);
 }

@@ -110,10 +110,15 @@ class Berthd:
     def kill9(self):
         self.stop(signal.SIGKILL)
 
-    def log(self):
+    def sanitizer_reports(self):
+        """ASan/UBSan/LSan reports berthd wrote to its log (a sanitized build)."""
+        return [l for l in self.log(whole=True).splitlines() if "Sanitizer" in l or "runtime error:" in l]
+
+    def log(self, whole=False):
         try:
             with open(self.log_path) as f:
-                return f.read()[-20000:]
+                text = f.read()
+            return text if whole else text[-20000:]
         except OSError:
             return ""
 
@@ -172,6 +177,9 @@ class Berthd:
         except Exception as e:  # berthd may be the thing that broke
             print("cleanup: %s" % e)
         self.stop()
+        self.sanitizer = self.sanitizer_reports()
+        if self.sanitizer:
+            print("berthd sanitizer reports:\n" + self.log(whole=True)[-8000:])
         # shims and their containers, by pid
         tasks_run = os.path.join(self.run, "tasks")
         rroot = os.path.join(self.run, "runtime")

@@ -94,6 +94,8 @@ def run(main):
     finally:
         for b in instances:
             b.cleanup()
+            if getattr(b, "sanitizer", None):
+                failures.append("sanitizer reports in berthd's log")
     if failures:
         print("%d check(s) failed: %s" % (len(failures), ", ".join(failures)))
         sys.exit(1)
