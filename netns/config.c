@@ -582,17 +582,17 @@ netns_config_set (struct netns_config *cfg, const char *key, const char *value, 
 }
 
 int
-netns_config_load_file (struct netns_config *cfg, const char *path, berth_err *err)
+netns_config_parse_text (struct netns_config *cfg, const char *text, size_t len, const char *what,
+                         berth_err *err)
 {
-  cleanup_free char *text = NULL;
-  size_t len, lineno = 0;
+  cleanup_free char *copy = NULL;
+  size_t lineno = 0;
   char *save = NULL;
 
-  if (berth_read_file_at (AT_FDCWD, path, 1 << 20, &text, &len, err) < 0)
-    return berth_err_ret (err);
-  if (strlen (text) != len)
-    return berth_err_set (err, 0, "%s: NUL byte in configuration", path);
-  for (char *line = strtok_r (text, "\n", &save); line; line = strtok_r (NULL, "\n", &save))
+  if (memchr (text, '\0', len) != NULL)
+    return berth_err_set (err, 0, "%s: NUL byte in configuration", what);
+  copy = xstrndup (text, len);
+  for (char *line = strtok_r (copy, "\n", &save); line; line = strtok_r (NULL, "\n", &save))
     {
       char *eq, *key = line, *value, *end;
       lineno++;
@@ -602,7 +602,7 @@ netns_config_load_file (struct netns_config *cfg, const char *path, berth_err *e
         continue;
       eq = strchr (key, '=');
       if (eq == NULL)
-        return berth_err_set (err, 0, "%s:%zu: expected KEY=VALUE", path, lineno);
+        return berth_err_set (err, 0, "%s:%zu: expected KEY=VALUE", what, lineno);
       *eq = '\0';
       value = eq + 1;
       for (end = eq; end > key && isspace ((unsigned char)end[-1]); end--)
@@ -621,9 +621,20 @@ netns_config_load_file (struct netns_config *cfg, const char *path, berth_err *e
       if (!str_has_prefix (key, "NET_"))
         continue;
       if (netns_config_set (cfg, key, value, err) < 0)
-        return berth_err_wrap (err, "%s:%zu", path, lineno);
+        return berth_err_wrap (err, "%s:%zu", what, lineno);
     }
   return 0;
+}
+
+int
+netns_config_load_file (struct netns_config *cfg, const char *path, berth_err *err)
+{
+  cleanup_free char *text = NULL;
+  size_t len;
+
+  if (berth_read_file_at (AT_FDCWD, path, 1 << 20, &text, &len, err) < 0)
+    return berth_err_ret (err);
+  return netns_config_parse_text (cfg, text, len, path, err);
 }
 
 /* ------------------------------------------------------------------ validation */

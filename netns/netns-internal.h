@@ -50,7 +50,11 @@ bool netns_pool_contains (const struct netns_pool *p, struct in_addr a);
 bool netns_pool_usable (const struct netns_pool *p, struct in_addr a);
 /* Pools in NET_POOLS syntax: "CIDR[,gateway=IP][,range=FIRST-LAST]" separated by spaces. */
 int netns_pools_parse (const char *value, struct netns_pool **ret, size_t *ret_n, berth_err *err);
+/* KEY=VALUE text as netns_config_load_file reads it (what names it in errors). */
+int netns_config_parse_text (struct netns_config *cfg, const char *text, size_t len,
+                             const char *what, berth_err *err);
 /* Checks that do not need the host: pool shapes, overlaps, names, combinations. */
+
 int netns_config_check (const struct netns_config *cfg, berth_err *err);
 bool netns_task_id_valid (const char *id);
 bool netns_hostname_valid (const char *name);

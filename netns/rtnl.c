@@ -586,15 +586,43 @@ op_index (const struct rtnl_batch *b, uint32_t seq)
   return -1;
 }
 
+/* A kernel error field as a positive errno; INT_MIN (which no kernel sends) cannot be negated. */
+static int
+errno_of (int e)
+{
+  if (e == INT32_MIN)
+    return EPROTO;
+  return e < 0 ? -e : e;
+}
+
+/* The next whole message of a received buffer, or NULL. Not mnl_nlmsg_ok(): it compares
+ * (int) nlmsg_len with the length left, so a length of 2^31 or more passes and the walk
+ * jumps out of the buffer (found by fuzz-netns-netlink). */
+static const struct nlmsghdr *
+msg_next (const char **p, size_t *left)
+{
+  const struct nlmsghdr *nlh = (const void *)*p;
+  size_t step;
+
+  if (*left < sizeof *nlh || nlh->nlmsg_len < sizeof *nlh || nlh->nlmsg_len > *left)
+    return NULL;
+  step = NLMSG_ALIGN ((size_t)nlh->nlmsg_len);
+  if (step > *left)
+    step = *left;
+  *p += step;
+  *left -= step;
+  return nlh;
+}
+
 int
 rtnl_process (const void *buf, size_t len, struct rtnl_batch *b, bool *acked, uint32_t dump_seq,
               rtnl_msg_cb cb, void *data, bool *done, berth_err *err)
 {
-  const struct nlmsghdr *nlh = buf;
-  int n = (int)(len > INT32_MAX ? INT32_MAX : len);
+  const char *p = buf;
+  size_t left = len;
   int ret = 0;
 
-  for (; mnl_nlmsg_ok (nlh, n); nlh = mnl_nlmsg_next (nlh, &n))
+  for (const struct nlmsghdr *nlh; (nlh = msg_next (&p, &left)) != NULL;)
     {
       ssize_t op = b ? op_index (b, nlh->nlmsg_seq) : -1;
       bool ours = b ? op >= 0 : nlh->nlmsg_seq == dump_seq;
@@ -610,7 +638,7 @@ rtnl_process (const void *buf, size_t len, struct rtnl_batch *b, bool *acked, ui
           if (mnl_nlmsg_get_payload_len (nlh) < sizeof *e)
             return berth_err_set (err, EBADMSG, "short netlink error message");
           e = mnl_nlmsg_get_payload (nlh);
-          code = e->error < 0 ? -e->error : e->error;
+          code = errno_of (e->error);
           if (nlh->nlmsg_flags & NLM_F_ACK_TLVS)
             {
               /* With NETLINK_CAP_ACK only the request's header follows the error, unless
@@ -649,7 +677,7 @@ rtnl_process (const void *buf, size_t len, struct rtnl_batch *b, bool *acked, ui
                   int code;
                   memcpy (&code, mnl_nlmsg_get_payload (nlh), sizeof code);
                   if (code < 0)
-                    return berth_err_set (err, -code, "netlink dump");
+                    return berth_err_set (err, errno_of (code), "netlink dump");
                 }
             }
           continue;

@@ -16,7 +16,7 @@ TEST_PKGS=(
   iproute2 nftables util-linux procps psmisc time valgrind cpio gzip zstd
   qemu-system-x86 hyperfine skopeo umoci crun runc
   golang-go golang-github-opencontainers-runtime-tools-dev
-  containernetworking-plugins systemd
+  containernetworking-plugins iptables systemd
 )
 
 want=("${BUILD_PKGS[@]}")

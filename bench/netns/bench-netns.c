@@ -17,9 +17,12 @@ extern char **environ;
 static char tmpdir[] = "/tmp/berth-netns-bench.XXXXXX";
 static struct netns_host *host;
 
+static void die (const char *fmt, ...) BERTH_PRINTF (1, 2) __attribute__ ((noreturn));
+
 static void
 die (const char *fmt, ...)
 {
+
   va_list ap;
   va_start (ap, fmt);
   fprintf (stderr, "bench-netns: ");
