@@ -138,7 +138,7 @@ int rtnl_dump (struct rtnl *r, int type, int family, rtnl_msg_cb cb, void *data,
  * reported as such). */
 int rtnl_req_bridge_add (struct rtnl_batch *b, const char *name, unsigned mtu,
                          const unsigned char *mac) BERTH_WUR;
-/* Host end host_name (up, mtu, enslaved to master_ifindex if > 0) and peer peer_name created
+/* Host end host_name (down, mtu, enslaved to master_ifindex if > 0) and peer peer_name created
  * directly in the namespace peer_nsfd with peer_mac (down: set it up from inside). */
 int rtnl_req_veth_add (struct rtnl_batch *b, const char *host_name, unsigned mtu,
                        int master_ifindex, const char *peer_name, int peer_nsfd,

@@ -180,17 +180,20 @@ rtnl_req_veth_add (struct rtnl_batch *b, const char *host_name, unsigned mtu, in
 {
   struct nlmsghdr *nlh = req_begin (b, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL,
                                     sizeof (struct ifinfomsg), "create veth `%s`", host_name);
-  struct ifinfomsg *ifi, *peer;
+  struct ifinfomsg *peer;
   struct nlattr *info, *data, *peer_attr;
 
   if (nlh == NULL)
     return -ENOSPC;
-  ifi = link_header (nlh);
-  ifi->ifi_flags = IFF_UP;
-  ifi->ifi_change = IFF_UP;
+  /* Down: the caller turns IPv6 off on the host end before it comes up (see task.c). */
+  link_header (nlh);
   CHECK (put_str (nlh, IFLA_IFNAME, host_name));
   if (mtu)
     CHECK (put_u32 (nlh, IFLA_MTU, mtu));
+  /* One queue each way, from the start: veth sizes its queues by the CPU count and then
+   * cuts them down to one, and each cut waits for an RCU grace period. */
+  CHECK (put_u32 (nlh, IFLA_NUM_TX_QUEUES, 1));
+  CHECK (put_u32 (nlh, IFLA_NUM_RX_QUEUES, 1));
   if (master_ifindex > 0)
     CHECK (put_u32 (nlh, IFLA_MASTER, (uint32_t)master_ifindex));
   CHECK ((info = mnl_attr_nest_start_check (nlh, REQ_ROOM, IFLA_LINKINFO)));
@@ -209,6 +212,8 @@ rtnl_req_veth_add (struct rtnl_batch *b, const char *host_name, unsigned mtu, in
   CHECK (put_u32 (nlh, IFLA_NET_NS_FD, (uint32_t)peer_nsfd));
   if (mtu)
     CHECK (put_u32 (nlh, IFLA_MTU, mtu));
+  CHECK (put_u32 (nlh, IFLA_NUM_TX_QUEUES, 1));
+  CHECK (put_u32 (nlh, IFLA_NUM_RX_QUEUES, 1));
   if (peer_mac)
     CHECK (put_bytes (nlh, IFLA_ADDRESS, peer_mac, 6));
   mnl_attr_nest_end (nlh, peer_attr);

@@ -524,10 +524,12 @@ teardown_locked (struct netns_host *h, const char *task_id, int rec_fd, bool del
       goto fail;
 
   /* Links are cut, not deleted: deleting a link waits for RCU (rcu_barrier in
-   * netdev_run_todo, ~20 ms here), which would dominate a teardown. A link that is down and
-   * out of the bridge carries nothing; the kernel deletes the pair with the namespace once
-   * its name is gone and no process is left in it. A process still inside keeps the
-   * namespace and the cut link alive: reconcile deletes such links outright. */
+   * netdev_run_todo, ~20 ms here), which would dominate a teardown. A link that is down
+   * carries nothing (a bridge port without carrier is disabled; leaving the bridge would cost
+   * another RCU wait); the kernel deletes the pair with the namespace once its name is gone
+   * and no process is left in it. A process still inside keeps the namespace and the cut
+   * link alive: reconcile deletes such links outright. */
+
   netns_host_ifname (h->cfg.name, task_id, host_if);
   if (mode == NETNS_MODE_AWSVPC)
     {
@@ -537,9 +539,8 @@ teardown_locked (struct netns_host *h, const char *task_id, int rec_fd, bool del
       rtnl_batch_init (&b);
       if (!is_vlan (h))
         {
-          if ((delete_links
-                   ? rtnl_req_link_del (&b, host_if)
-                   : rtnl_req_link_down (&b, 0, host_if, h->cfg.topology == NETNS_TOPOLOGY_BRIDGE))
+          if ((delete_links ? rtnl_req_link_del (&b, host_if)
+                            : rtnl_req_link_down (&b, 0, host_if, false))
               < 0)
             abort ();
           b.tolerate[0] = ENODEV;
@@ -761,6 +762,27 @@ eth0_cb (const struct nlmsghdr *nlh, void *data)
   return rtnl_link_found_cb (nlh, data);
 }
 
+/* The host end of a task's veth needs no IPv6: it is a bridge port, or carries the IPv4
+ * gateway (ptp). With IPv6 on, each one adds link-local and multicast routes to the host's
+ * IPv6 table, and every link event walks that whole table (rt6_sync_up): each setup would
+ * be slower than the one before. Set before the link comes up, so nothing is configured. */
+static int
+host_end_no_ipv6 (const char *ifname, berth_err *err)
+{
+  char path[96];
+  cleanup_err berth_err e = NULL;
+
+  snprintf (path, sizeof path, "/proc/sys/net/ipv6/conf/%s/disable_ipv6", ifname);
+  if (berth_write_file_at (AT_FDCWD, path, "1", 1, &e) < 0)
+    {
+      if (berth_err_code (&e) == ENOENT)
+        return 0; /* a kernel without IPv6 */
+      berth_err_move (err, &e);
+      return berth_err_wrap (err, "turn IPv6 off on `%s`", ifname);
+    }
+  return 0;
+}
+
 /* Links, addresses and routes of an awsvpc task. */
 static int
 links_build (struct netns_host *h, const char *task_id, int nsfd, struct rtnl *task_r,
@@ -834,17 +856,22 @@ links_build (struct netns_host *h, const char *task_id, int nsfd, struct rtnl *t
             }
         }
     }
-  if (rc >= 0 && ptp)
+  if (rc >= 0 && !is_vlan (h))
     {
-      /* The host end answers ARP for the gateway and routes the task's /32 to it. */
-      if (!f.found)
+      rc = host_end_no_ipv6 (host_if, err);
+      rtnl_batch_init (b);
+      if (rc >= 0 && ptp && !f.found)
         rc = berth_err_set (err, ENODEV, "link `%s` not found after its creation", host_if);
-      else
+      if (rc >= 0)
         {
-          rtnl_batch_init (b);
-          if (rtnl_req_addr_add (b, f.link.ifindex, gw, 32, false) < 0
-              || rtnl_req_route_add (b, RTNL_ROUTE_LINK, addr, 32, any, f.link.ifindex) < 0
-              || (h->cfg.task_endpoint && rtnl_req_addr_add (b, f.link.ifindex, ep, 32, false) < 0))
+          if (rtnl_req_link_up (b, ptp ? f.link.ifindex : 0, host_if) < 0)
+            goto nospace_host;
+          /* ptp: the host end answers ARP for the gateway and routes the task's /32 to it. */
+          if (ptp
+              && (rtnl_req_addr_add (b, f.link.ifindex, gw, 32, false) < 0
+                  || rtnl_req_route_add (b, RTNL_ROUTE_LINK, addr, 32, any, f.link.ifindex) < 0
+                  || (h->cfg.task_endpoint
+                      && rtnl_req_addr_add (b, f.link.ifindex, ep, 32, false) < 0)))
             goto nospace_host;
           rc = rtnl_talk (&host_r, b, NULL, NULL, err);
         }
