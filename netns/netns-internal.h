@@ -138,6 +138,8 @@ int rtnl_dump (struct rtnl *r, int type, int family, rtnl_msg_cb cb, void *data,
  * reported as such). */
 int rtnl_req_bridge_add (struct rtnl_batch *b, const char *name, unsigned mtu,
                          const unsigned char *mac) BERTH_WUR;
+/* Options berth wants on its bridge (multicast snooping off), on an existing bridge. */
+int rtnl_req_bridge_tune (struct rtnl_batch *b, int ifindex, const char *name) BERTH_WUR;
 /* Host end host_name (down, mtu, enslaved to master_ifindex if > 0) and peer peer_name created
  * directly in the namespace peer_nsfd with peer_mac (down: set it up from inside). */
 int rtnl_req_veth_add (struct rtnl_batch *b, const char *host_name, unsigned mtu,
@@ -201,8 +203,9 @@ int rtnl_process (const void *buf, size_t len, struct rtnl_batch *b, bool *acked
 
 /* Creates a network namespace bound at path (created O_EXCL) and returns an fd to it and a
  * netlink socket inside it; the thread is back in back_nsfd when it returns. */
-int nsfs_create (const char *path, int back_nsfd, int *ret_nsfd, struct rtnl *ret_rtnl,
-                 berth_err *err) BERTH_WUR;
+#define NSFS_NO_IPV6 1u /* links made in the namespace get no IPv6 (lo keeps ::1) */
+int nsfs_create (const char *path, int back_nsfd, unsigned flags, int *ret_nsfd,
+                 struct rtnl *ret_rtnl, berth_err *err) BERTH_WUR;
 /* Opens a bound namespace; -ENOENT if path is absent, -EINVAL if not an nsfs mount. */
 int nsfs_open (const char *path, int *ret_nsfd, berth_err *err) BERTH_WUR;
 /* Unmounts and unlinks; 1 if something was there, 0 if not. */

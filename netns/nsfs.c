@@ -16,7 +16,8 @@ nsfs_is_bound (const char *path)
 }
 
 int
-nsfs_create (const char *path, int back_nsfd, int *ret_nsfd, struct rtnl *ret_rtnl, berth_err *err)
+nsfs_create (const char *path, int back_nsfd, unsigned flags, int *ret_nsfd, struct rtnl *ret_rtnl,
+             berth_err *err)
 {
   cleanup_close int nsfd = -1;
   struct rtnl r = { 0 };
@@ -35,6 +36,23 @@ nsfs_create (const char *path, int back_nsfd, int *ret_nsfd, struct rtnl *ret_rt
       e = errno;
       unlink (path);
       return berth_err_set (err, e, "unshare network namespace");
+    }
+  /* /proc/sys/net is the calling thread's namespace: links made in the new one from now on
+   * (eth0) get no IPv6; lo, made with the namespace, keeps ::1. */
+  if (flags & NSFS_NO_IPV6)
+    {
+      cleanup_err berth_err e6 = NULL;
+      if (berth_write_file_at (AT_FDCWD, "/proc/sys/net/ipv6/conf/default/disable_ipv6", "1", 1,
+                               &e6)
+              < 0
+          && berth_err_code (&e6) != ENOENT)
+        {
+          ret = berth_err_set (err, berth_err_code (&e6), "turn IPv6 off in the new namespace");
+          if (setns (back_nsfd, CLONE_NEWNET) < 0)
+            abort ();
+          unlink (path);
+          return ret;
+        }
     }
   nsfd = open ("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
   if (nsfd < 0)

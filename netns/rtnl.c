@@ -148,6 +148,20 @@ put_bytes (struct nlmsghdr *nlh, uint16_t type, const void *p, size_t n)
     }                                                                                              \
   while (0)
 
+/* Multicast snooping off: tasks do not use multicast, and with snooping on every port that
+ * comes up walks the bridge's multicast state (__br_multicast_enable_port_ctx), which makes
+ * each setup slower the more tasks there are. Multicast is then flooded like broadcast, and
+ * berth's bridge table drops it between isolated tasks all the same. */
+static bool
+bridge_options (struct nlmsghdr *nlh)
+{
+  struct nlattr *data = mnl_attr_nest_start_check (nlh, REQ_ROOM, IFLA_INFO_DATA);
+  if (data == NULL || !mnl_attr_put_u8_check (nlh, REQ_ROOM, IFLA_BR_MCAST_SNOOPING, 0))
+    return false;
+  mnl_attr_nest_end (nlh, data);
+  return true;
+}
+
 int
 rtnl_req_bridge_add (struct rtnl_batch *b, const char *name, unsigned mtu, const unsigned char *mac)
 {
@@ -170,6 +184,24 @@ rtnl_req_bridge_add (struct rtnl_batch *b, const char *name, unsigned mtu, const
     CHECK (put_bytes (nlh, IFLA_ADDRESS, mac, 6));
   CHECK ((info = mnl_attr_nest_start_check (nlh, REQ_ROOM, IFLA_LINKINFO)));
   CHECK (put_str (nlh, IFLA_INFO_KIND, "bridge"));
+  CHECK (bridge_options (nlh));
+  mnl_attr_nest_end (nlh, info);
+  return req_end (b, nlh);
+}
+
+int
+rtnl_req_bridge_tune (struct rtnl_batch *b, int ifindex, const char *name)
+{
+  struct nlmsghdr *nlh = req_begin (b, RTM_NEWLINK, 0, sizeof (struct ifinfomsg),
+                                    "set options of bridge `%s`", name);
+  struct nlattr *info;
+
+  if (nlh == NULL)
+    return -ENOSPC;
+  link_header (nlh)->ifi_index = ifindex;
+  CHECK ((info = mnl_attr_nest_start_check (nlh, REQ_ROOM, IFLA_LINKINFO)));
+  CHECK (put_str (nlh, IFLA_INFO_KIND, "bridge"));
+  CHECK (bridge_options (nlh));
   mnl_attr_nest_end (nlh, info);
   return req_end (b, nlh);
 }

@@ -163,6 +163,8 @@ bridge_prepare (struct netns_host *h, struct rtnl *r, berth_err *err)
                 }
               if (rc >= 0 && rtnl_req_link_up (b, l.ifindex, h->cfg.bridge) < 0)
                 rc = -ENOSPC;
+              if (rc >= 0 && rtnl_req_bridge_tune (b, l.ifindex, h->cfg.bridge) < 0)
+                rc = -ENOSPC;
             }
           if (rc < 0)
             {
@@ -1035,7 +1037,9 @@ netns_task_setup (struct netns_host *h, const struct netns_task_spec *spec,
   if (spec->mode != NETNS_MODE_HOST)
     {
       path = netns_path (h, spec->task_id);
-      rc = nsfs_create (path, h->host_nsfd, &nsfd, &task_r, err);
+      /* IPv4 only: eth0 without IPv6 sends no neighbour discovery or MLD, which a bridge
+       * floods to every port (as Docker does for IPv4-only networks). */
+      rc = nsfs_create (path, h->host_nsfd, NSFS_NO_IPV6, &nsfd, &task_r, err);
       if (rc < 0)
         goto fail;
       step (h, "netns");

@@ -23,7 +23,10 @@ check_task() { # TASK MODE
     fail "$t: no task endpoint route"
   in_task "$t" ip route show type blackhole | grep -q '169.254.169.254' ||
     fail "$t: no metadata blackhole"
+  [ -z "$(in_task "$t" ip -6 -o addr show dev eth0)" ] || fail "$t: eth0 has IPv6"
+  in_task "$t" ip -6 -o addr show dev lo | grep -q '::1/128' || fail "$t: lo lacks ::1"
   must_ping "$t" 127.0.0.1
+
   must_ping "$t" "$gw"
   in_task "$t" ip -o link show eth0 | grep -q ' mtu 1500 ' || fail "$t: mtu"
   in_task "$t" ip -o link show eth0 | grep -q "link/ether $(field "$t" mac) " || fail "$t: mac"
@@ -39,6 +42,12 @@ for mode in bridge ptp; do
   check_task a "$mode"
   check_task b "$mode"
   addr_a=$(field a address)
+  if [ "$mode" = bridge ]; then
+    ip -d link show berth0 | grep -q 'mcast_snooping 0' || fail "multicast snooping on berth0"
+  fi
+  h=$(field a hostIfname)
+  [ "$(cat "/proc/sys/net/ipv6/conf/$h/disable_ipv6")" = 1 ] || fail "$h has IPv6"
+
 
   # DNS files: from the host with the loopback stub dropped; or from the task.
   printf 'search corp.example\nnameserver 192.0.2.53\noptions ndots:2\n' | cmp - "$T/files/a/resolv.conf" ||
