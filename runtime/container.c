@@ -163,8 +163,7 @@ struct create_ctx
   int pidfd;
   pid_t pid;
   int pty_master;
-  char *state_json_creating; /* template with PID_SENTINEL */
-  char *state_json_created;
+  char *state_json_created; /* template with PID_SENTINEL */
 };
 
 static void
@@ -201,13 +200,11 @@ create_ctx_free (struct create_ctx *x)
   if (in->caps)
     cap_free (in->caps);
   rt_bpf_free (&in->seccomp);
-  free ((char *)in->state_prefix_creating);
   free ((char *)in->state_prefix_created);
   free ((char *)in->state_suffix);
   free (in->hook_buf);
   for (int k = 0; k < RT_NS_NKINDS; k++)
     close_fd (&in->ns_fds[k]);
-  free (x->state_json_creating);
   free (x->state_json_created);
   close_fd (&x->sync_fds[0]);
   close_fd (&x->sync_fds[1]);
@@ -475,17 +472,13 @@ prepare (struct create_ctx *x, const struct runtime_create_options *o, int *ret_
     return r;
   rt_prepare_process (in, c->process);
 
-  x->state_json_creating = state_json (x, "creating", PID_SENTINEL);
   x->state_json_created = state_json (x, "created", PID_SENTINEL);
   {
-    char *pre, *suf, *pre2, *suf2;
-    split_state (x->state_json_creating, &pre, &suf);
-    split_state (x->state_json_created, &pre2, &suf2);
-    free (suf2);
-    in->state_prefix_creating = pre;
-    in->state_prefix_created = pre2;
+    char *pre, *suf;
+    split_state (x->state_json_created, &pre, &suf);
+    in->state_prefix_created = pre;
     in->state_suffix = suf;
-    in->hook_buf_len = strlen (pre2) + strlen (pre) + strlen (suf) + 16;
+    in->hook_buf_len = strlen (pre) + strlen (suf) + 16;
     in->hook_buf = xmalloc (in->hook_buf_len);
   }
   return 0;

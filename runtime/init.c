@@ -322,7 +322,7 @@ rt_init_run (struct rt_init *init)
             _exit (1);
           wait_for (init, RT_MSG_HOOKS_DONE);
         }
-      if (rt_child_hooks (init, RT_HOOK_CREATE_CONTAINER, init->state_prefix_creating, errbuf,
+      if (rt_child_hooks (init, RT_HOOK_CREATE_CONTAINER, init->state_prefix_created, errbuf,
                           sizeof errbuf)
           < 0)
         rt_child_fail (init, 0, "%s", errbuf);

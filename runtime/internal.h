@@ -328,8 +328,9 @@ struct rt_init
   struct rt_bpf seccomp;
   bool has_seccomp;
 
-  /* hooks run inside the container: pre-rendered state JSON halves around the pid */
-  const char *state_prefix_creating, *state_prefix_created, *state_suffix;
+  /* hooks run inside the container: the state JSON ("created", as for every hook before
+     start) pre-rendered in two halves around the pid */
+  const char *state_prefix_created, *state_suffix;
   char *hook_buf; /* room for prefix + pid + suffix */
   size_t hook_buf_len;
   pid_t host_pid; /* our pid as the host sees it (from RT_MSG_GO) */
