@@ -858,7 +858,13 @@ links_build (struct netns_host *h, const char *task_id, int nsfd, struct rtnl *t
             }
         }
     }
+  if (rc == -EXFULL && h->cfg.topology == NETNS_TOPOLOGY_BRIDGE)
+    rc = berth_err_wrap (err,
+                         "bridge `%s` has no free port: a Linux bridge holds at most 1023 ports "
+                         "(NET_MODE=ptp has no such limit)",
+                         h->cfg.bridge);
   if (rc >= 0 && !is_vlan (h))
+
     {
       rc = host_end_no_ipv6 (host_if, err);
       rtnl_batch_init (b);

@@ -222,7 +222,35 @@ main (void)
     for (int j = i + 1; j < N_TASKS; j++)
       CHECK (addrs[i].s_addr != addrs[j].s_addr, "tasks %d and %d share an address", i, j);
   CHECK (count_dir ("/proc/self/fd", NULL) == fds, "fds grew during setups");
+
+  /* A Linux bridge holds 1023 ports: the 1024th task fails clearly, leaving nothing. */
+  for (int i = N_TASKS; i < 1023; i++)
+    {
+      char id[32];
+      snprintf (id, sizeof id, "scale-%d", i);
+      setup_one (id, false, NULL);
+    }
+  {
+    struct netns_task_spec spec = { .task_id = "one-too-many", .mode = NETNS_MODE_AWSVPC };
+    struct netns_task_net *net = NULL;
+    CHECK (netns_task_setup (host, &spec, &net, &err) < 0, "a 1024th bridge port was accepted");
+    CHECK (strstr (berth_err_msg (&err), "has no free port") != NULL, "unclear: %s",
+           berth_err_msg (&err));
+    printf ("1024th task on the bridge: %s\n", berth_err_msg (&err));
+    berth_err_free (&err);
+    snprintf (path, sizeof path, "%s/state/berth/tasks/one-too-many.json", tmpdir);
+    CHECK (access (path, F_OK) != 0, "record of the refused task left");
+    snprintf (path, sizeof path, "%s/netns/one-too-many", tmpdir);
+    CHECK (access (path, F_OK) != 0, "netns of the refused task left");
+  }
+  for (int i = N_TASKS; i < 1023; i++)
+    {
+      char id[32];
+      snprintf (id, sizeof id, "scale-%d", i);
+      teardown_one (id);
+    }
   for (int i = 0; i < N_TASKS; i++)
+
     {
       char id[32];
       snprintf (id, sizeof id, "scale-%d", i);
