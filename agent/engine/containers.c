@@ -573,6 +573,10 @@ ctr_on_exit (struct ctr *c, json_object *ev)
   bjson_get_int32 (ev, "", "exit_code", 0, &code, NULL);
   if (c->has_exit || c->known == CTR_STOPPED)
     return; /* already known (replayed after a reconnect) */
+  /* the waiting init of a container that was created but never started (killed by the
+   * delete of a stopping task): the container did not run, so it has no exit code */
+  if (c->known < CTR_RUNNING && c->started_at_ns == 0 && !c->busy)
+    return;
   ctr_exited (c, code);
 }
 
