@@ -39,7 +39,7 @@ cleanup() {
     kill "$berthd_pid"; wait "$berthd_pid" 2>/dev/null
   fi
   "$B/agent/cli/berth" network --config "$demo/berthd.conf" reconcile --all-dead >/dev/null 2>&1
-  grep -o " $demo/[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done
+  grep -o " $demo/[^ ]*" /proc/self/mountinfo | sort -ru | while read -r m; do umount -l "$m" 2>/dev/null; done
   ip link del "$bridge" 2>/dev/null
   for f in inet ip bridge; do nft delete table "$f" "$table" 2>/dev/null; done
   rm -rf "$demo"
@@ -157,7 +157,8 @@ fi
 step "removing the task file: berthd stops the task (client first, then web) and cleans up"
 rm -f "$demo/tasks.d/web.json"
 for _ in $(seq 100); do
-  grep -q '"STOPPED"' "$demo/tasks.d/web.json.status" 2>/dev/null && break
+  python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["status"] != "STOPPED")' \
+    "$demo/tasks.d/web.json.status" 2>/dev/null && break
   sleep 0.2
 done
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["status"], d["stop_code"], "-", d["reason"])' "$demo/tasks.d/web.json.status"
