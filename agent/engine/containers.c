@@ -44,28 +44,9 @@ ctr_done (const struct ctr *c)
 void
 ctr_free_runtime (struct ctr *c)
 {
-  berth_loop_remove (c->oom_src);
-  c->oom_src = NULL;
-  c->oom_fd = -1; /* owned by the cgroup handle */
   if (c->cg)
     cgroups_free (c->cg);
   c->cg = NULL;
-}
-
-static int
-on_oom_event (struct berth_loop_source *src, int fd, uint32_t revents, void *data)
-{
-  struct ctr *c = data;
-  struct cgroups_events ev;
-  uint64_t v;
-  (void) src;
-  (void) revents;
-  /* drain an eventfd (v1); inotify (v2) is drained by events_read */
-  (void) fd;
-  (void) v;
-  if (c->cg && cgroups_events_read (c->cg, &ev, NULL) == 0 && ev.oom_kill > 0)
-    c->oom = true;
-  return 0;
 }
 
 /* Opens (after a restart) or makes the container's cgroup. */
@@ -88,17 +69,18 @@ ctr_cgroup (struct ctr *c, bool create, berth_err *err)
   return 0;
 }
 
+/* The container's cgroup, for OOM counters at exit, stats and kill. No events fd is kept
+ * open: the OOM kill counters (memory.events on v2, memory.oom_control on v1) are read
+ * when the container exits, and an fd per container (an inotify instance on hybrid and v2
+ * hosts) would run into fs.inotify.max_user_instances (128 by default) long before a host
+ * is full of tasks. */
 void
-ctr_watch_oom (struct ctr *c)
+ctr_open_cgroup (struct ctr *c)
 {
-  struct engine *e = c->task->engine;
-  if (c->oom_src || ctr_cgroup (c, false, NULL) < 0 || c->cg == NULL)
-    return;
-  if (cgroups_events_open (c->cg, &c->oom_fd, NULL) == 0)
-    berth_loop_add_io (e->loop, c->oom_fd, EPOLLIN, on_oom_event, c, &c->oom_src, NULL);
+  ctr_cgroup (c, false, NULL);
 }
 
-/* Was the container's end an OOM kill? The event may not have been read yet. */
+/* Was the container's end an OOM kill? */
 static bool
 ctr_check_oom (struct ctr *c)
 {
@@ -281,7 +263,7 @@ on_created (struct shimconn *conn, json_object *reply, const int *fds, size_t n_
       c->created = true;
       c->known = CTR_CREATED;
       c->waiting_since_ns = berth_now_ns ();
-      ctr_watch_oom (c);
+      ctr_open_cgroup (c);
     }
   task_persist (t);
   task_step (t);
@@ -607,7 +589,7 @@ ctr_on_shim_state (struct ctr *c, json_object *st)
       ctr_exited (c, code);
     }
   if (c->created)
-    ctr_watch_oom (c);
+    ctr_open_cgroup (c);
   if (c->known == CTR_RUNNING && !c->has_exit && c->started_mono_ns == 0)
     c->started_mono_ns = berth_now_ns ();
 }

@@ -132,8 +132,6 @@ struct ctr
    * finds it empty and applies the limits), for OOM events, stats and kill */
   struct cgroups_cgroup *cg;
   char *cgroup_path; /* cgroups_path(), persisted */
-  int oom_fd;
-  struct berth_loop_source *oom_src;
   /* an operation is in flight (pull, create, start, delete): the step does not repeat it */
   bool busy;
   bool created; /* exists in the runtime (create succeeded, delete not yet) */
@@ -308,7 +306,7 @@ void ctr_on_shim_state (struct ctr *c, json_object *st);
 void shim_on_event (struct shimconn *conn, json_object *ev, void *data);
 void shim_on_closed (struct shimconn *conn, void *data);
 void ctr_free_runtime (struct ctr *c);
-void ctr_watch_oom (struct ctr *c);
+void ctr_open_cgroup (struct ctr *c);
 bool ctr_done (const struct ctr *c);
 
 /* health.c */

@@ -141,7 +141,6 @@ task_setup_def (struct task *t, berth_err *err)
       c->rw_dir = xasprintf ("%s/%s", t->task_dir, c->name);
       c->log_path = xasprintf ("%s/%s.log", t->task_log_dir, c->name);
       c->lease_id = xasprintf ("%s.%zu", t->id, i);
-      c->oom_fd = -1;
       c->stop_signal = SIGTERM;
     }
   /* what the ledger reserves: the same rule the endpoint's placement uses */

@@ -107,7 +107,7 @@ recover_without_shim (struct task *t)
       if (c->known < CTR_CREATED)
         continue;
       c->created = true; /* delete through the runtime, which knows whether it exists */
-      ctr_watch_oom (c); /* opens the cgroup, to kill and to see it empty */
+      ctr_open_cgroup (c); /* to kill and to see it empty */
       if (!c->has_exit && bjson_parse_file_at (AT_FDCWD, exitf, 65536, &o, NULL) == 0
           && bjson_get_int32 (o, "", "exit_code", 0, &code, NULL) > 0)
         {
