@@ -155,7 +155,7 @@ struct create_ctx
   size_t config_len;
   struct rt_init init;
   struct rt_cgroup *cg;
-  int rootfd, statefd, cachefd;
+  int rootfd, statefd, cachefd, own_pidns, own_timens;
   bool state_created;
   int sync_fds[2];
   int start_fds[2];
@@ -170,7 +170,8 @@ static void
 create_ctx_init (struct create_ctx *x)
 {
   memset (x, 0, sizeof *x);
-  x->rootfd = x->statefd = x->cachefd = x->console_sock = x->pidfd = x->pty_master = -1;
+  x->rootfd = x->statefd = x->cachefd = x->own_pidns = x->own_timens = x->console_sock = x->pidfd
+      = x->pty_master = -1;
   x->sync_fds[0] = x->sync_fds[1] = x->start_fds[0] = x->start_fds[1] = -1;
   x->init.sync_fd = x->init.start_fd = x->init.start_peer_fd = x->init.join_pidfd = -1;
   for (int k = 0; k < RT_NS_NKINDS; k++)
@@ -215,6 +216,8 @@ create_ctx_free (struct create_ctx *x)
   close_fd (&x->pty_master);
   close_fd (&x->statefd);
   close_fd (&x->cachefd);
+  close_fd (&x->own_pidns);
+  close_fd (&x->own_timens);
   close_fd (&x->rootfd);
   rt_cgroup_free (x->cg);
   rt_config_free (x->config);
@@ -671,12 +674,16 @@ drive_child (struct create_ctx *x, bool in_cgroup, bool keep_pty, berth_err *err
 }
 
 static int
-set_time_offsets (const struct rt_config *c, berth_err *err)
+set_time_offsets (const struct rt_config *c, int *ret_own_timens, berth_err *err)
 {
   char buf[256];
   size_t len = 0;
   if (!c->ns[RT_NS_TIME].present || c->ns[RT_NS_TIME].path)
     return 0;
+  /* Undone after the clone, like the pid namespace, so our other children stay in ours. */
+  *ret_own_timens = open ("/proc/self/ns/time_for_children", O_RDONLY | O_CLOEXEC);
+  if (*ret_own_timens < 0)
+    return berth_err_set (err, errno, "linux.namespaces: open /proc/self/ns/time_for_children");
   /* The offsets of a time namespace can only be written before a process enters it: the
      runtime unshares one for its children and writes them, and the container's process is
      born in it. */
@@ -765,14 +772,20 @@ create_container (struct create_ctx *x, const char *id, const struct runtime_cre
   x->init.start_fd = x->start_fds[0];
   x->init.start_peer_fd = x->start_fds[1];
 
-  r = set_time_offsets (c, err);
+  r = set_time_offsets (c, &x->own_timens, err);
   if (r < 0)
     goto fail;
-  if (x->init.ns_fds[RT_NS_PID] >= 0 && setns (x->init.ns_fds[RT_NS_PID], CLONE_NEWPID) < 0)
+  /* A pid namespace joined by path applies to our children only; undone right after the
+     clone, so that the hooks we run stay in the runtime's namespace. */
+  if (x->init.ns_fds[RT_NS_PID] >= 0)
     {
-      r = berth_err_set (err, errno, "linux.namespaces: join the pid namespace `%s`",
-                         c->ns[RT_NS_PID].path);
-      goto fail;
+      x->own_pidns = open ("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+      if (x->own_pidns < 0 || setns (x->init.ns_fds[RT_NS_PID], CLONE_NEWPID) < 0)
+        {
+          r = berth_err_set (err, errno, "linux.namespaces: join the pid namespace `%s`",
+                             c->ns[RT_NS_PID].path);
+          goto fail;
+        }
     }
 
   x->pid = rt_clone (clone_flags, x->cg ? rt_cgroup_v2_dirfd (x->cg) : -1, &x->pidfd, &in_cgroup);
@@ -786,6 +799,12 @@ create_container (struct create_ctx *x, const char *id, const struct runtime_cre
     {
       close (x->sync_fds[0]);
       rt_init_run (&x->init);
+    }
+  if ((x->own_pidns >= 0 && setns (x->own_pidns, CLONE_NEWPID) < 0)
+      || (x->own_timens >= 0 && setns (x->own_timens, CLONE_NEWTIME) < 0))
+    {
+      r = berth_err_set (err, errno, "return to the runtime's namespaces");
+      goto fail;
     }
   close_fd (&x->sync_fds[1]);
   close_fd (&x->start_fds[0]);

@@ -137,7 +137,7 @@ await_exec (int sync_fd, berth_err *err)
 
 struct exec_ctx
 {
-  int rootfd, statefd, pidfd, child_pidfd, sync_fds[2], console_sock, pty, sigfd;
+  int rootfd, statefd, pidfd, child_pidfd, sync_fds[2], console_sock, pty, sigfd, own_pidns;
   struct rt_state *s;
   struct rt_config *c;
   struct rt_process *p;
@@ -169,7 +169,7 @@ int
 runtime_exec (const struct runtime_context *ctx, const char *id,
               const struct runtime_exec_options *o, int *ret_status, berth_err *err)
 {
-  struct exec_ctx x = { -1, -1, -1, -1, { -1, -1 }, -1, -1, -1 };
+  struct exec_ctx x = { -1, -1, -1, -1, { -1, -1 }, -1, -1, -1, -1 };
   struct rt_init *in = &x.init;
   cleanup_json json_object *pj = NULL;
   sigset_t mask, old;
@@ -234,10 +234,16 @@ runtime_exec (const struct runtime_context *ctx, const char *id,
       goto out;
     }
   in->sync_fd = x.sync_fds[1];
-  if ((x.s->ns_flags & CLONE_NEWPID) && setns (x.pidfd, CLONE_NEWPID) < 0)
+  /* Joining the pid namespace applies to our children only; it is undone right after the
+     clone, so that nothing else we start (LeakSanitizer's tracer included) lands there. */
+  if (x.s->ns_flags & CLONE_NEWPID)
     {
-      r = berth_err_set (err, errno, "join the container's pid namespace");
-      goto out;
+      x.own_pidns = open ("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+      if (x.own_pidns < 0 || setns (x.pidfd, CLONE_NEWPID) < 0)
+        {
+          r = berth_err_set (err, errno, "join the container's pid namespace");
+          goto out;
+        }
     }
   if (!o->detach)
     {
@@ -259,6 +265,11 @@ runtime_exec (const struct runtime_context *ctx, const char *id,
     {
       close (x.sync_fds[0]);
       rt_init_run (in);
+    }
+  if (x.own_pidns >= 0 && setns (x.own_pidns, CLONE_NEWPID) < 0)
+    {
+      r = berth_err_set (err, errno, "return to the runtime's pid namespace");
+      goto kill;
     }
   close (x.sync_fds[1]);
   x.sync_fds[1] = -1;

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Namespaces and process settings beyond the defaults: a user namespace with mappings, a
+# time namespace with offsets, namespaces joined by path, domainname, sysctl, oomScoreAdj,
+# personality, scheduler and I/O priority.
+. "$(dirname "$0")/lib.sh"
+
+# User namespace: root inside is 100000 outside; devices are the host's, bound. The mapped
+# root must be able to reach the rootfs: the work directory is 0700 by default.
+chmod 755 "$WORK"
+b=$(mkbundle userns '.linux.namespaces+=[{"type":"user"}]
+  | .linux.uidMappings=[{"containerID":0,"hostID":100000,"size":65536}] | .linux.gidMappings=.linux.uidMappings
+  | .process.args=["/bin/sh","-c","id -u; cat /proc/self/uid_map | tr -s \" \" | sed \"s/^ //\"; echo x >/dev/null && echo devnull-ok"]')
+out=$(cd "$b" && rt run "u-$ID_PREFIX" </dev/null 2>&1 | tr '\n' ' ') || true
+expect_eq "user namespace: root inside, mapped outside, host devices bound" "0 0 100000 65536 devnull-ok " "$out"
+
+# Time namespace with offsets.
+up=$(cut -d. -f1 /proc/uptime)
+b=$(mkbundle time '.linux.namespaces+=[{"type":"time"}] | .linux.timeOffsets={"boottime":{"secs":1000000}}
+  | .process.args=["/bin/sh","-c","cut -d. -f1 /proc/uptime"]')
+out=$(cd "$b" && rt run "t-$ID_PREFIX" </dev/null 2>&1) || true
+check "time namespace: boottime offset applied ($up -> $out)" test "$out" -ge $((up + 1000000)) -a "$out" -lt $((up + 1000000 + 600))
+
+# Joining namespaces by path: a sleeper holds a network and uts namespace.
+unshare --net --uts sleep 1000 &
+holder=$!
+disown $holder
+echo $holder >>"$WORK/pids"
+for _ in $(seq 50); do [ "$(readlink /proc/$holder/ns/net)" != "$(readlink /proc/self/ns/net)" ] && break; sleep 0.05; done
+b=$(mkbundle join '(.linux.namespaces[] | select(.type=="network")) += {"path":$net}
+  | (.linux.namespaces[] | select(.type=="uts")) += {"path":$uts} | del(.hostname)
+  | .process.args=["/bin/sh","-c","readlink /proc/self/ns/net; readlink /proc/self/ns/uts"]' \
+  --arg net "/proc/$holder/ns/net" --arg uts "/proc/$holder/ns/uts")
+out=$(cd "$b" && rt run "j-$ID_PREFIX" </dev/null 2>&1 | tr '\n' ' ') || true
+expect_eq "network and uts namespaces joined by path" "$(readlink /proc/$holder/ns/net) $(readlink /proc/$holder/ns/uts) " "$out"
+
+# domainname, sysctl in the container's namespaces, oomScoreAdj, personality, scheduler, ioprio.
+b=$(mkbundle misc '.domainname="berth.example" | .linux.sysctl={"net.ipv4.ip_forward":"1","kernel.shmmax":"4096"}
+  | .process.oomScoreAdj=500 | .linux.personality={"domain":"LINUX32"}
+  | .process.scheduler={"policy":"SCHED_BATCH","nice":5} | .process.ioPriority={"class":"IOPRIO_CLASS_IDLE","priority":7}
+  | .process.args=["/bin/sh","-c","cat /proc/sys/kernel/domainname /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmax /proc/self/oom_score_adj; uname -m; cut -d\" \" -f19,41 /proc/self/stat"]')
+out=$(cd "$b" && rt run "m-$ID_PREFIX" </dev/null 2>&1 | tr '\n' ' ') || true
+expect_eq "domainname, namespaced sysctls, oomScoreAdj, LINUX32, SCHED_BATCH nice 5" "berth.example 1 4096 500 i686 5 3 " "$out"
+check "... and the host's kernel.shmmax is untouched" test "$(cat /proc/sys/kernel/shmmax)" != 4096
+finish
