@@ -421,8 +421,12 @@ rt_seccomp_compile (json_object *seccomp, const char *path, struct rt_bpf *ret, 
     }
 
   ctx = seccomp_init (default_action);
+  /* NULL: libseccomp refuses the action (it checks what the running kernel supports). */
   if (ctx == NULL)
-    return berth_err_set (err, ENOMEM, "seccomp_init");
+    return berth_err_set (err, 0,
+                          "linux.seccomp.defaultAction: `%s` is not supported by this kernel "
+                          "and libseccomp",
+                          default_name);
   /* The program is exported and loaded by berth, after no_new_privs is handled. */
   seccomp_attr_set (ctx, SCMP_FLTATR_CTL_NNP, 0);
   seccomp_attr_set (ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);

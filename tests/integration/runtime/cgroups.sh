@@ -49,7 +49,7 @@ ok "pause of a paused container fails"
 rt resume "$id"
 expect_eq "resume: status running" running "$(status_of "$id")"
 echo '{"pids":{"limit":50}}' | rt update --resources - "$id"
-cgpids=$(find /sys/fs/cgroup/pids /sys/fs/cgroup -maxdepth 6 -type d -name "$id" 2>/dev/null | head -1)
+cgpids=$(find /sys/fs/cgroup/pids /sys/fs/cgroup -maxdepth 6 -type d -name "$id" -print -quit 2>/dev/null)
 expect_eq "update --resources changes the live limit" 50 "$(cat "$cgpids/pids.max")"
 ev=$(rt events --stats "$id")
 expect_eq "events --stats: a stats event with pids" "stats 3" "$(jq -r '"\(.type) \(.data.pids.current)"' <<<"$ev")"

@@ -28,7 +28,7 @@ echo "nullmajmin=$(stat -c %t:%T /dev/null)"
 b=$(mkbundle iso '.process.args=["/bin/sh","-c",$probe] | .process.env+=["HOSTPID=\($pid)"]' --arg probe "$probe" --arg pid "$$")
 out=$(cd "$b" && rt run "iso-$ID_PREFIX" </dev/null 2>&1)
 echo "$out" | sed 's/^/# /'
-val() { printf '%s\n' "$out" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -1; }
+val() { printf '%s\n' "$out" | tr ' ' '\n' | sed -n "s/^$1=//p" | sed -n 1p; }
 
 # Docker's 14 capabilities are bits 0-8, 10, 13, 18, 27, 29, 31 = 0xa80425fb.
 expect_eq "effective capabilities are Docker's 14" 00000000a80425fb "$(val capeff)"
