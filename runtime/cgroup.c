@@ -12,10 +12,15 @@ struct rt_cgroup
   struct cgroups_cgroup *cg;
 };
 
+/* BERTH_CGROUP_ROOT: the cgroup root berthd uses (its CGROUP_ROOT, or on a delegated
+ * cgroup v2 subtree the cgroup it moved itself out of), passed down through the shims so
+ * that a relative cgroupsPath means the same to the runtime as to berthd. Unset: the
+ * runtime's own cgroup. */
 static int
 open_manager (struct rt_cgroup *c, berth_err *err)
 {
-  int r = cgroups_manager_open (NULL, &c->m, err);
+  const char *root = getenv ("BERTH_CGROUP_ROOT");
+  int r = cgroups_manager_open (root && *root ? root : NULL, &c->m, err);
   if (r < 0)
     return berth_err_wrap (err, "cgroups");
   return 0;

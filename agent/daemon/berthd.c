@@ -129,6 +129,36 @@ open_sources (struct daemon *d, berth_err *err)
   return 0;
 }
 
+/* berth's cgroup root. On a pure cgroup v2 host under systemd (Delegate=yes) berthd first
+ * moves itself into <own cgroup>/supervisor: a cgroup holding processes cannot give its
+ * children controllers, so the task cgroups must not be below a cgroup with berthd in it.
+ * The shims and the runtime get the root through BERTH_CGROUP_ROOT. */
+static int
+setup_cgroups (struct daemon *d, berth_err *err)
+{
+  cleanup_free char *root = *d->cfg->cgroup_root ? xstrdup (d->cfg->cgroup_root) : NULL;
+  if (root == NULL)
+    {
+      struct cgroups_manager *probe = NULL;
+      bool unified;
+      if (cgroups_manager_open (NULL, &probe, err) < 0)
+        return -EIO;
+      unified = cgroups_manager_layout (probe) == CGROUPS_LAYOUT_UNIFIED;
+      cgroups_manager_free (probe);
+      if (unified && cgroups_delegate_self ("supervisor", &root, err) < 0)
+        return berth_err_wrap (err, "move berthd into a leaf of its cgroup v2 subtree");
+    }
+  if (cgroups_manager_open (root, &d->cgroups, err) < 0)
+    return -EIO;
+  if (root)
+    setenv ("BERTH_CGROUP_ROOT", root, 1);
+  else
+    unsetenv ("BERTH_CGROUP_ROOT");
+  log_info ("cgroups: %s layout, berth's root %s", cgroups_layout_name (cgroups_manager_layout (d->cgroups)),
+            root ? root : "below berthd's own cgroup");
+  return 0;
+}
+
 static int
 setup_network (struct daemon *d, berth_err *err)
 {
@@ -260,7 +290,7 @@ main (int argc, char **argv)
       goto fail;
     r = 1;
   }
-  if (cgroups_manager_open (*d.cfg->cgroup_root ? d.cfg->cgroup_root : NULL, &d.cgroups, &err) < 0)
+  if (setup_cgroups (&d, &err) < 0)
     goto fail;
   if (setup_network (&d, &err) < 0)
     goto fail;
