@@ -277,6 +277,8 @@ struct task *task_accept (struct engine *e, const char *id, const char *source,
 void task_free (struct task *t);
 void engine_ledger_release (struct engine *e, struct task *t);
 void engine_check_sources_ready (struct engine *e);
+/* Processes the updates sources have queued (the sink's wakeup does this on the loop). */
+void engine_sink_process (struct engine *e);
 void engine_wake_pending (struct engine *e);
 bool engine_stopping_blocked (struct engine *e);
 

@@ -283,6 +283,7 @@ task_change_json (struct task *t)
 }
 
 static void snapshot_update (struct engine *e);
+static int on_sink_wakeup (struct berth_loop_source *src, void *data);
 
 static struct source_entry *
 source_find (struct engine *e, const char *name)
@@ -978,10 +979,16 @@ out:
 static int
 on_sink_wakeup (struct berth_loop_source *src, void *data)
 {
-  struct engine *e = data;
+  (void) src;
+  engine_sink_process (data);
+  return 0;
+}
+
+void
+engine_sink_process (struct engine *e)
+{
   struct source_update **q;
   size_t n;
-  (void) src;
   pthread_mutex_lock (&e->sink.lock);
   q = e->sink.queue;
   n = e->sink.n_queue;
@@ -994,7 +1001,6 @@ on_sink_wakeup (struct berth_loop_source *src, void *data)
       source_update_free (q[i]);
     }
   free (q);
-  return 0;
 }
 
 struct source_sink *
