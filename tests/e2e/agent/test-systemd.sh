@@ -9,7 +9,14 @@ check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi; }
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
 command -v systemd-analyze >/dev/null || { echo "SKIP: systemd-analyze missing (apt-get install systemd)"; exit 77; }
 work=$(mktemp -d /run/bt-systemd.XXXXXX)
-trap 'kill $(cat "$work/pid" 2>/dev/null) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+cleanup() {
+  kill "$(cat "$work/pid" 2>/dev/null)" 2>/dev/null
+  wait 2>/dev/null
+  # berthd leaves the network's directory mounts (host infrastructure); the test removes them
+  grep -o " $work/[^ ]*" /proc/self/mountinfo | sort -ru | while read -r m; do umount -l "$m" 2>/dev/null; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
 unit="$work/berthd.service"
 sed "s#^ExecStart=.*#ExecStart=$build/agent/daemon/berthd#" "$top/systemd/berthd.service" >"$unit"
 out=$(systemd-analyze verify "$unit" 2>&1)
