@@ -1056,24 +1056,27 @@ wait_pidfd_exit (int pidfd)
   return 0;
 }
 
+/* cg and c: the caller's, when it has them open already (run); otherwise read from the
+ * state. */
 static int
 destroy (const struct runtime_context *ctx, int rootfd, int statefd, struct rt_state *s, bool force,
-         berth_err *err)
+         struct rt_cgroup *cg, const struct rt_config *c, berth_err *err)
 {
-  cleanup_config struct rt_config *c = NULL;
-  struct rt_cgroup *cg = NULL;
+  cleanup_config struct rt_config *saved = NULL;
+  struct rt_cgroup *own_cg = NULL;
   enum rt_status st = rt_state_status (s);
   int r;
 
   if (st != RT_STATUS_STOPPED && st != RT_STATUS_CREATING && !force)
     return berth_err_set (err, 0, "container `%s` is %s: stop it first, or delete it with --force",
                           s->id, rt_status_name (full_status (s)));
-  if (s->cgroup)
+  if (cg == NULL && s->cgroup)
     {
-      r = rt_cgroup_open (s->cgroup, &cg, err);
+      r = rt_cgroup_open (s->cgroup, &own_cg, err);
       if (r < 0 && berth_err_code (err) != ENOENT)
         return r;
       berth_err_free (err);
+      cg = own_cg;
     }
   if (st == RT_STATUS_CREATED || st == RT_STATUS_RUNNING)
     {
@@ -1082,7 +1085,9 @@ destroy (const struct runtime_context *ctx, int rootfd, int statefd, struct rt_s
         {
           /* Thawed first: a frozen process cannot die. */
           cleanup_err berth_err ignored = NULL;
-          rt_cgroup_freeze (cg, false, &ignored);
+          bool frozen = false;
+          if (rt_cgroup_frozen (cg, &frozen, &ignored) == 0 && frozen)
+            rt_cgroup_freeze (cg, false, &ignored);
           r = rt_cgroup_kill (cg, SIGKILL, err);
           if (r < 0)
             goto out;
@@ -1100,14 +1105,16 @@ destroy (const struct runtime_context *ctx, int rootfd, int statefd, struct rt_s
       if (r < 0)
         goto out;
     }
-  if (load_saved_config (statefd, &c, NULL) == 0 && c->hooks.n[RT_HOOK_POSTSTOP])
+  if (c == NULL && load_saved_config (statefd, &saved, NULL) == 0)
+    c = saved;
+  if (c && c->hooks.n[RT_HOOK_POSTSTOP])
     {
       cleanup_json json_object *sj = rt_state_oci_json (s, RT_STATUS_STOPPED);
       run_hooks_warning (ctx, &c->hooks, RT_HOOK_POSTSTOP, bjson_to_string (sj));
     }
   r = berth_rm_rf_at (rootfd, s->id, err);
 out:
-  rt_cgroup_free (cg);
+  rt_cgroup_free (own_cg);
   return r;
 }
 
@@ -1138,7 +1145,7 @@ runtime_delete (const struct runtime_context *ctx, const char *id, bool force, b
         }
       return r;
     }
-  return destroy (ctx, rootfd, statefd, s, force, err);
+  return destroy (ctx, rootfd, statefd, s, force, NULL, NULL, err);
 }
 
 /* ------------------------------------------------------------------ run */
@@ -1246,7 +1253,7 @@ runtime_run (const struct runtime_context *ctx, const char *id,
     cleanup_state struct rt_state *s = NULL;
     r = rt_state_read (x.statefd, id, &s, err);
     if (r >= 0)
-      r = destroy (ctx, x.rootfd, x.statefd, s, true, err);
+      r = destroy (ctx, x.rootfd, x.statefd, s, true, x.cg, x.config, err);
   }
 out:
   if (!detach)

@@ -8,12 +8,16 @@ b=$(mkbundle sleeper '.process.args=["/bin/sleep","1000"]')
 id=sec-$ID_PREFIX
 (cd "$b" && rt create "$id" </dev/null >/dev/null 2>&1)
 pid=$(rt state "$id" | jq -r .pid)
-# Until start, the container's first process is the runtime's code; its binary must be the
-# sealed copy, never the host's file.
-expect_match "a created container's process runs the sealed memfd copy, not the host binary" \
-  '^/memfd:berth-runtime' "$(readlink /proc/$pid/exe)"
+# Until start, the container's first process is the runtime's code; its /proc/PID/exe must
+# be a read-only view (a detached read-only bind, or a sealed memfd copy), never the host's
+# file on a writable mount.
+exe=$(readlink /proc/$pid/exe)
+check "a created container's process does not run the host binary through a writable path ($exe)" \
+  test "$exe" != "$(realpath "$RT_BIN")"
 sum=$(sha256sum <"$RT_BIN")
-check "the sealed copy cannot be written" bash -c "! (echo x >/proc/$pid/exe) 2>/dev/null"
+(echo x >/proc/$pid/exe) 2>"$WORK/err" && fail "/proc/PID/exe of the container's process can be written" \
+  || expect_match "/proc/PID/exe of the container's process cannot be opened for writing" \
+    "Read-only file system|Operation not permitted" "$(cat "$WORK/err")"
 expect_eq "the host binary is unchanged" "$sum" "$(sha256sum <"$RT_BIN")"
 rt delete --force "$id"
 
