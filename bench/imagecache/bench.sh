@@ -3,7 +3,8 @@
 # loopback registry (Debian's docker-registry on 127.0.0.1, a port in 17000-17999).
 #
 # The image: a busybox base and 4 layers of /usr/lib/x86_64-linux-gnu files (654 MB
-# uncompressed, gzip level 1), built once by tests/lib/imagebuild.py and cached in $WORK.
+# uncompressed, about 170 MB with gzip's default level 6), built once by
+# tests/lib/imagebuild.py and cached in $WORK.
 #   1. download only, verified into the store: berth pull --no-unpack   vs skopeo copy
 #   2. pull and unpack, ready to run:          berth pull               vs ctr images pull,
 #                                                                           podman pull
@@ -21,7 +22,8 @@ TOP=$PWD
 BERTH=${BERTH:-$TOP/build/agent/cli/berth}
 RUNS=${RUNS:-5}
 WORK=${WORK:-/var/tmp/berth-bench-imagecache}
-TARGET_MB=${TARGET_MB:-654}
+# 642 MB of files make a 654 MB tar (headers and padding)
+TARGET_MB=${TARGET_MB:-642}
 [ "$(id -u)" = 0 ] || { echo "bench: needs root (mounts, containerd)"; exit 1; }
 [ -x "$BERTH" ] || { echo "bench: $BERTH is not built (meson compile -C build)"; exit 1; }
 
@@ -48,6 +50,7 @@ cleanup() {
   reg_cleanup
   awk -v t="$RUN" 'index($5, t "/") == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done
   rm -rf "$RUN"
+  [ -n "${PODMAN_RUN:-}" ] && rm -rf "$PODMAN_RUN"
 }
 trap cleanup EXIT
 
@@ -58,7 +61,7 @@ median() { sort -g | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else pr
 # ---------------------------------------------------------------- the image
 LAYOUT=$WORK/layout-$TARGET_MB
 if [ ! -e "$LAYOUT/index.json" ]; then
-  log "building the image ($TARGET_MB MB of /usr/lib/x86_64-linux-gnu in 4 layers + busybox); once"
+  log "building the image ($TARGET_MB MB of /usr/lib/x86_64-linux-gnu in 4 layers + busybox); once (a few minutes)"
   rm -rf "$LAYOUT" "$WORK/src"
   mkdir -p "$WORK/src"
   bb=$(($(stat -c %s /bin/busybox) + 100000))
@@ -74,7 +77,7 @@ if [ ! -e "$LAYOUT/index.json" ]; then
   python3 - "$WORK/src" "$WORK/spec.json" <<'EOF'
 import json, sys
 src, out = sys.argv[1], sys.argv[2]
-base = [{"busybox": True, "level": 1}] + [{"tar": "%s/l%d.tar" % (src, i), "level": 1} for i in range(4)]
+base = [{"busybox": True}] + [{"tar": "%s/l%d.tar" % (src, i)} for i in range(4)]
 extra = {"entries": [{"path": "extra.txt", "content_file": src + "/extra.txt"}]}
 json.dump({"images": [{"tag": "big", "layers": base}, {"tag": "big2", "layers": base + [extra]}]}, open(out, "w"))
 EOF
@@ -112,19 +115,25 @@ skopeo --insecure-policy copy -q --src-tls-verify=false "docker://$R/bench/big:l
 RESULTS=$RUN/results
 mkdir -p "$RESULTS"
 record() { echo "$2" >>"$RESULTS/$1"; } # NAME MS
-timed() { # NAME CMD... : runs after sync, records wall ms; returns the command's status
-  local name=$1 t0 t1 rc
+# CPU seconds (user+sys) of a process by PID, from /proc/PID/stat
+proc_cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.3f\n", ($14 + $15) / hz}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+timed() { # NAME CMD... : runs after sync, records wall ms and CPU ms (the command's, plus
+          # containerd's when $CPU_ALSO_PID is set); returns the command's status
+  local name=$1 t0 t1 rc c0=0 c1=0
   shift
   sync
+  [ -n "${CPU_ALSO_PID:-}" ] && c0=$(proc_cpu "$CPU_ALSO_PID")
   t0=$(now)
-  "$@" >"$RUN/last.out" 2>&1
+  /usr/bin/time -f '%U %S' -o "$RUN/time.out" "$@" >"$RUN/last.out" 2>&1
   rc=$?
   t1=$(now)
+  [ -n "${CPU_ALSO_PID:-}" ] && c1=$(proc_cpu "$CPU_ALSO_PID")
   if [ $rc -ne 0 ]; then
     log "$name failed: $(tail -3 "$RUN/last.out")"
     return $rc
   fi
   record "$name" $(((t1 - t0) / 1000000))
+  record "$name-cpu" "$(awk -v a="$c0" -v b="$c1" '{printf "%d", ($1 + $2 + b - a) * 1000}' "$RUN/time.out")"
 }
 fresh() { rm -rf "$RUN/$1"; mkdir -p "$RUN/$1"; }
 
@@ -158,13 +167,16 @@ EOF
   log "containerd did not start: $(tail -3 "$RUN/ctrd.log")"
   return 1
 }
-PODMAN=(podman --root "$RUN/podman/root" --runroot "$RUN/podman/run" --storage-driver overlay --cgroup-manager cgroupfs
-  --events-backend file --tmpdir "$RUN/podman/tmp")
+# podman wants a run root path of at most 50 characters
+PODMAN_RUN=$(mktemp -d /tmp/bic-XXXXXX)
+PODMAN=(podman --root "$RUN/podman/root" --runroot "$PODMAN_RUN/run" --storage-driver overlay --cgroup-manager cgroupfs
+  --events-backend file --tmpdir "$PODMAN_RUN/tmp")
 podman_fresh() {
   [ -d "$RUN/podman" ] && "${PODMAN[@]}" system reset -f >/dev/null 2>&1
   awk -v t="$RUN/podman" 'index($5, t "/") == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done
-  rm -rf "$RUN/podman"
-  mkdir -p "$RUN/podman"/{root,run,tmp}
+  awk -v t="$PODMAN_RUN" 'index($5, t "/") == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done
+  rm -rf "$RUN/podman" "$PODMAN_RUN"/*
+  mkdir -p "$RUN/podman/root" "$PODMAN_RUN/run" "$PODMAN_RUN/tmp"
 }
 
 # ---------------------------------------------------------------- 1 and 2: cold pulls, interleaved
@@ -178,7 +190,7 @@ for ((run = 1; run <= RUNS; run++)); do
   BERTH_IMAGE_ROOT=$RUN/store timed berth-pull "$BERTH" pull -q "$R/bench/big:latest"
   BERTH_IMAGE_ROOT=$RUN/store "$BERTH" image check >/dev/null || log "berth store check failed after run $run"
   if ctrd_start; then
-    timed ctr-pull ctr --address "$RUN/ctrd/sock" -n bench images pull --plain-http "$R/bench/big:latest"
+    CPU_ALSO_PID=$CTRD_PID timed ctr-pull ctr --address "$RUN/ctrd/sock" -n bench images pull --plain-http "$R/bench/big:latest"
   fi
   podman_fresh
   timed podman-pull "${PODMAN[@]}" pull -q --tls-verify=false "$R/bench/big:latest"
@@ -238,15 +250,18 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
   echo
   for n in berth-download skopeo-copy berth-pull ctr-pull podman-pull; do
     [ -s "$RESULTS/$n" ] || continue
-    printf '%-16s median %6s ms   runs: %s\n' "$n" "$(med $n)" "$(tr '\n' ' ' <"$RESULTS/$n")"
+    printf '%-16s wall median %6s ms  runs: %-34s CPU median %6s ms\n' "$n" "$(med $n)" "$(tr '\n' ' ' <"$RESULTS/$n")" "$(med $n-cpu)"
   done
   echo
-  [ -s "$RESULTS/skopeo-copy" ] && echo "download only:   berth / skopeo = $(ratio "$(med berth-download)" "$(med skopeo-copy)")  (target <= 1.0)"
-  [ -s "$RESULTS/ctr-pull" ] && echo "pull + unpack:   berth / ctr    = $(ratio "$(med berth-pull)" "$(med ctr-pull)")  (target <= 0.3)"
-  [ -s "$RESULTS/podman-pull" ] && echo "pull + unpack:   berth / podman = $(ratio "$(med berth-pull)" "$(med podman-pull)")"
+  # paired: each run's berth time over the peer's time in the same run (the load drifts)
+  paired() { paste "$RESULTS/$1" "$RESULTS/$2" | awk '{printf "%.3f\n", $1 / $2}' | median; }
+  [ -s "$RESULTS/skopeo-copy" ] && echo "download only:   berth / skopeo = $(ratio "$(med berth-download)" "$(med skopeo-copy)") of medians, $(paired berth-download skopeo-copy) paired; CPU $(ratio "$(med berth-download-cpu)" "$(med skopeo-copy-cpu)")  (target <= 1.0)"
+  [ -s "$RESULTS/ctr-pull" ] && echo "pull + unpack:   berth / ctr    = $(ratio "$(med berth-pull)" "$(med ctr-pull)") of medians, $(paired berth-pull ctr-pull) paired; CPU $(ratio "$(med berth-pull-cpu)" "$(med ctr-pull-cpu)")  (target <= 0.3)"
+  [ -s "$RESULTS/podman-pull" ] && echo "pull + unpack:   berth / podman = $(ratio "$(med berth-pull)" "$(med podman-pull)") of medians, $(paired berth-pull podman-pull) paired; CPU $(ratio "$(med berth-pull-cpu)" "$(med podman-pull-cpu)")"
+  echo "machine load during the run (1-min load average at the end): $(cut -d' ' -f1 /proc/loadavg) on $(nproc) cores"
   echo "warm, policy always:         $(med warm-always-api) ms in the library ($(med warm-always-cli) ms for the whole berth process), blob bytes $(sort -u "$RESULTS/warm-always-bytes" | tr '\n' ' ')(target < 10 ms, 0 bytes)"
   echo "warm, policy if-not-present: $(med warm-if-not-present-api) ms in the library ($(med warm-if-not-present-cli) ms for the whole process), blob bytes $(sort -u "$RESULTS/warm-if-not-present-bytes" | tr '\n' ' ')"
   read -r sb sf su sc <<<"$SHARED"
-  echo "second image sharing 4 of its 5 layers: $sb blob bytes fetched ($sf blobs: its config and its own layer), $su layer unpacked, $sc reused"
+  echo "second image sharing all $NLAYERS layers of the first, plus one: $sb blob bytes fetched ($sf blobs: its config and its own layer), $su layer unpacked, $sc reused"
   echo "10 concurrent berth pull processes: $CONC_MS ms, $cfail failed; $CONC_GETS blob GETs for $((NLAYERS + 1)) blobs (max $CONC_MAX per blob), $((CONC_BYTES / 1000000)) MB sent by the registry"
 } | tee "$WORK/results.txt"
