@@ -17,6 +17,7 @@ TEST_PKGS=(
   qemu-system-x86 hyperfine skopeo umoci crun runc
   golang-go golang-github-opencontainers-runtime-tools-dev
   containernetworking-plugins iptables systemd
+  libcap2-bin
 )
 
 want=("${BUILD_PKGS[@]}")
