@@ -16,7 +16,8 @@ Faults apply to the first --count (default 1) successful GETs of /v2/.../blobs/s
   --redirect URL     answer blob GETs with 307 to URL + the same path (no fault count)
   --serve-redirects  this instance is the redirect target: it forwards like a proxy but
                      refuses (403) any request that carries an Authorization header
-Every request is logged to --log: "METHOD PATH range=R status=S bytes=B auth=yes|no".
+Every request is logged to --log: "METHOD PATH range=R status=S bytes=B auth=yes|no
+t0=T t1=T" (CLOCK_MONOTONIC seconds when the request came and when its answer was sent).
 """
 import argparse
 import http.client
@@ -59,6 +60,12 @@ def take_fault():
 
 def log(line):
     if args.log:
+        th = threading.current_thread()
+        # t1: just before the last write of the answer, so that it comes before anything
+        # the client does after reading it, however the threads are scheduled
+        t1 = getattr(th, "t1", None) or time.monotonic()
+        line += " t0=%.3f t1=%.3f" % (getattr(th, "t0", 0.0), t1)
+        th.t1 = None
         with lock, open(args.log, "a") as f:
             f.write(line + "\n")
 
@@ -89,6 +96,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def handle_any(self):
+        threading.current_thread().t0 = time.monotonic()
         path = self.path
         is_blob = "/blobs/sha256:" in path and self.command == "GET"
         auth = "yes" if "Authorization" in self.headers else "no"
@@ -144,9 +152,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     n = min(n, limit - sent)
                     if n <= 0:
                         break
+                threading.current_thread().t1 = time.monotonic()
                 self.wfile.write(data[sent:sent + n])
                 sent += n
-                if is_blob and args.rate:
+                if is_blob and args.rate and sent < len(data):
                     ahead = sent / args.rate - (time.monotonic() - start)
                     if ahead > 0:
                         time.sleep(ahead)

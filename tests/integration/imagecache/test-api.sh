@@ -21,7 +21,7 @@ UP=$REG_PORT
 for t in layers5 shared-a shared-b big layers100; do reg_push "$T/layout" $t "127.0.0.1:$UP/api/$t:1" || bad "push $t"; done
 proxy_start log "$UP" --log "$T/log.log" --count 0 || exit 1
 FAST=127.0.0.1:$PROXY_PORT
-proxy_start slow "$UP" --rate 400000 --count 0 || exit 1
+proxy_start slow "$UP" --rate 400000 --count 0 --log "$T/slow.log" || exit 1
 SLOW=127.0.0.1:$PROXY_PORT
 
 mkdir -p "$T/work"
@@ -50,4 +50,37 @@ check_eq "every layer blob was downloaded once (max GETs of one blob, config asi
 BIGGEST=$(grep 'status=200' "$T/log.log" | grep 'blobs/sha256' | awk '{split($5, b, "="); if (b[2] + 0 > 100000) print $2}' | sort | uniq -c | awk '{print $1}' | sort -u)
 check_eq "each 300 kB layer was fetched exactly once across 10 processes" "$BIGGEST" "1"
 check "the store is consistent" "$BERTH" image check --deep
+
+# ---------------------------------------------------------------- concurrency bounds
+# the most layer-blob GETs (config aside) in flight at once, from the slow proxy's log
+max_in_flight() {
+  python3 - "$T/slow.log" <<'EOF'
+import re, sys
+ev = []
+for l in open(sys.argv[1]):
+    m = re.search(r"blobs/sha256:\S+ .*status=200 bytes=(\d+).* t0=([\d.]+) t1=([\d.]+)", l)
+    if m and int(m.group(1)) > 100000:
+        ev += [(float(m.group(2)), 1), (float(m.group(3)), -1)]
+cur = top = 0
+for _, d in sorted(ev, key=lambda e: (e[0], e[1])):
+    cur += d
+    top = max(top, cur)
+print(top)
+EOF
+}
+insecure "$SLOW"
+export BERTH_IMAGE_ROOT=$T/store-bound1
+: >"$T/slow.log"
+check "a pull with max_downloads_per_pull=2" env BERTH_IMAGE_MAX_DOWNLOADS_PER_PULL=2 "$BERTH" pull -q "$SLOW/api/layers5:1"
+check_eq "never more than 2 of its 5 layers downloading at once, and 2 at times" "$(max_in_flight)" "2"
+export BERTH_IMAGE_ROOT=$T/store-bound2
+: >"$T/slow.log"
+BERTH_IMAGE_MAX_DOWNLOADS=1 "$BERTH" pull -q "$SLOW/api/layers5:1" >/dev/null 2>&1 &
+A=$!
+BERTH_IMAGE_MAX_DOWNLOADS=1 "$BERTH" pull -q "$SLOW/api/big:1" >/dev/null 2>&1 &
+B=$!
+wait "$A"; RA=$?
+wait "$B"; RB=$?
+check_eq "two processes sharing a store with max_downloads=1 both finish" "$RA $RB" "0 0"
+check_eq "and download one blob at a time between them" "$(max_in_flight)" "1"
 finish

@@ -12,13 +12,15 @@ cat >"$T/spec.json" <<'EOF'
  {"tag": "small", "layers": [{"entries": [{"path": "hello.txt", "content": "hello\n"}]}]},
  {"tag": "big", "layers": [{"busybox": true},
    {"compression": "none", "entries": [{"path": "blob.bin", "random": 6000000}]}]},
- {"tag": "bomb", "layers": [{"entries": [{"path": "zeros.bin", "zeros": 12000000}]}]}
+ {"tag": "bomb", "layers": [{"entries": [{"path": "zeros.bin", "zeros": 12000000}]}]},
+ {"tag": "liar", "diff_ids": ["sha256:0000000000000000000000000000000000000000000000000000000000000000"],
+  "layers": [{"entries": [{"path": "x", "content": "the config lies about me\n"}]}]}
 ]}
 EOF
 build "$T/spec.json" "$T/layout" || { echo "FAIL: image build"; exit 1; }
 reg_start plain || exit 1
 UP=$REG_PORT
-for t in small big bomb; do reg_push "$T/layout" $t "127.0.0.1:$UP/f/$t:1" || bad "push $t"; done
+for t in small big bomb liar; do reg_push "$T/layout" $t "127.0.0.1:$UP/f/$t:1" || bad "push $t"; done
 export BERTH_IMAGE_PULL_RETRIES=4
 
 # every test gets a fresh store and its own proxy
@@ -77,6 +79,13 @@ check "the corrupt blob was not stored" test ! -e "$BERTH_IMAGE_ROOT/blobs/sha25
 check "nothing half-written stays" no_partials
 check_eq "no image recorded" "$("$BERTH" images -q | wc -l)" "0"
 check "the store is consistent" "$BERTH" image check --deep
+
+# ---------------------------------------------------------------- a config that lies about a DiffID
+fresh liar
+insecure "127.0.0.1:$UP"
+check_fails "a layer whose uncompressed content does not match the config's DiffID is refused" "but the image config says" pull "127.0.0.1:$UP/f/liar:1"
+check_eq "no layer was committed" "$(ls -A "$BERTH_IMAGE_ROOT/layers" | wc -l)" "0"
+check_eq "no image recorded" "$("$BERTH" images -q | wc -l)" "0"
 
 # ---------------------------------------------------------------- disk full
 insecure "127.0.0.1:$UP"
