@@ -17,20 +17,26 @@ extern char **environ;
 static void
 network_usage (FILE *out)
 {
-  fprintf (out, "Usage: berth network [--config FILE] [--set KEY=VALUE]... COMMAND [ARGS]\n"
-                "\n"
-                "Commands:\n"
-                "  create TASK [--mode awsvpc|host|none] [--hostname NAME] [--dns IP]...\n"
-                "              [--dns-search DOMAIN]... [--add-host NAME:IP]... [--reach-tasks]\n"
-                "                          set up a task network; prints it as JSON\n"
-                "  list [--json]           task networks on this host\n"
-                "  inspect TASK            one task network as JSON\n"
-                "  delete TASK...          tear task networks down (idempotent)\n"
-                "  reconcile --live TASK... | --all-dead\n"
-                "                          remove everything held for tasks not listed\n"
-                "\n"
-                "Configuration: NET_* keys of FILE (default " DEFAULT_CONFIG " if present),\n"
-                "then BERTH_NET_* environment variables, then --set (see docs/netns.md).\n");
+  fprintf (
+      out,
+      "Usage: berth network [--config FILE] [--set KEY=VALUE]... [--stop-at STEP] COMMAND [ARGS]\n"
+      "\n"
+      "Commands:\n"
+      "  create TASK [--mode awsvpc|host|none] [--hostname NAME] [--dns IP]...\n"
+      "              [--dns-search DOMAIN]... [--add-host NAME:IP]... [--reach-tasks]\n"
+      "                          set up a task network; prints it as JSON\n"
+      "  list [--json]           task networks on this host\n"
+      "  inspect TASK            one task network as JSON\n"
+      "  delete TASK...          tear task networks down (idempotent)\n"
+      "  reconcile --live TASK... | --all-dead\n"
+      "                          remove everything held for tasks not listed\n"
+      "\n"
+      "Testing: --stop-at record|lease|netns|link|address|firewall|files|ready stops the\n"
+      "process (SIGSTOP) when a create reaches that step, so a test can kill -9 it there.\n"
+      "\n"
+      "Configuration: NET_* keys of FILE (default " DEFAULT_CONFIG " if present),\n"
+
+      "then BERTH_NET_* environment variables, then --set (see docs/netns.md).\n");
 }
 
 struct stop_at
