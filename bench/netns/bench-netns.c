@@ -67,6 +67,23 @@ percentile (const double *v, size_t n, double p)
   return m;
 }
 
+/* Files go whatever happens (die() exits); links and mounts die with the namespaces. */
+static void
+remove_tmpdir (void)
+{
+  char path[512];
+  berth_err err = NULL;
+  for (const char *const *d = (const char *const[]){ "run/a/netns", "run/full/netns", "run", NULL };
+       *d; d++)
+    {
+      snprintf (path, sizeof path, "%s/%s", tmpdir, *d);
+      umount2 (path, MNT_DETACH);
+    }
+  if (berth_rm_rf_at (AT_FDCWD, tmpdir, &err) < 0)
+    fprintf (stderr, "bench-netns: rm %s: %s\n", tmpdir, berth_err_msg (&err));
+  berth_err_free (&err);
+}
+
 /* ------------------------------------------------------------------ berth */
 
 /* A host in the calling thread's network namespace, its files under run/NAME and NAME/. */
@@ -406,6 +423,7 @@ main (int argc, char **argv)
     die ("make / private: %m");
   if (mkdtemp (tmpdir) == NULL)
     die ("mkdtemp: %m");
+  atexit (remove_tmpdir);
   /* The layout of a host: /run (netns mounts, per-task files) on tmpfs, /var/lib (leases,
    * records; CNI's host-local leases) on disk. */
   snprintf (path, sizeof path, "%s/run", tmpdir);
@@ -446,16 +464,5 @@ main (int argc, char **argv)
   else
     die ("unknown mode %s", argv[1]);
   netns_host_close (host);
-  for (const char *const *d = (const char *const[]){ "run/a/netns", "run/full/netns", NULL }; *d;
-       d++)
-    {
-      snprintf (path, sizeof path, "%s/%s", tmpdir, *d);
-      umount2 (path, MNT_DETACH);
-    }
-  snprintf (path, sizeof path, "%s/run", tmpdir);
-  umount2 (path, MNT_DETACH);
-
-  if (berth_rm_rf_at (AT_FDCWD, tmpdir, &err) < 0)
-    die ("%s", berth_err_msg (&err));
   return 0;
 }

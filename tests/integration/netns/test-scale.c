@@ -30,6 +30,20 @@ static struct netns_host *host;
     }                                                                                              \
   while (0)
 
+/* Whatever happens (a failed CHECK exits), the test's files go; its links and mounts die
+ * with its namespaces. */
+static void
+remove_tmpdir (void)
+{
+  char path[512];
+  berth_err err = NULL;
+  snprintf (path, sizeof path, "%s/netns", tmpdir);
+  umount2 (path, MNT_DETACH);
+  if (berth_rm_rf_at (AT_FDCWD, tmpdir, &err) < 0)
+    fprintf (stderr, "rm %s: %s\n", tmpdir, berth_err_msg (&err));
+  berth_err_free (&err);
+}
+
 static size_t
 count_dir (const char *path, const char *prefix)
 {
@@ -192,6 +206,7 @@ main (void)
   CHECK (unshare (CLONE_NEWNET | CLONE_NEWNS) == 0, "unshare: %m");
   CHECK (mount ("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0, "make / private: %m");
   CHECK (mkdtemp (tmpdir) != NULL, "mkdtemp: %m");
+  atexit (remove_tmpdir);
 
   netns_config_init (&cfg);
   snprintf (path, sizeof path, "%s/netns", tmpdir);
@@ -286,8 +301,5 @@ main (void)
   }
 
   netns_host_close (host);
-  snprintf (path, sizeof path, "%s/netns", tmpdir);
-  umount2 (path, MNT_DETACH);
-  CHECK (berth_rm_rf_at (AT_FDCWD, tmpdir, &err) == 0, "rm %s: %s", tmpdir, berth_err_msg (&err));
   return 0;
 }
