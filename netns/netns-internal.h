@@ -18,6 +18,17 @@
 #define NETNS_METADATA_ADDR      "169.254.169.254"
 #define NETNS_DEFAULT_MTU        1500
 
+/* berth_err_move into an error the caller may have passed as NULL (the public functions
+ * accept err == NULL: the caller then only gets the return value). */
+static inline void
+netns_err_move (berth_err *dst, berth_err *src)
+{
+  if (dst)
+    berth_err_move (dst, src);
+  else
+    berth_err_free (src);
+}
+
 /* ------------------------------------------------------------------ addresses */
 
 static inline uint32_t

@@ -88,7 +88,10 @@ struct netns_host;
 int netns_host_open (const struct netns_config *cfg, struct netns_host **ret, berth_err *err);
 void netns_host_close (struct netns_host *h);
 
-/* ------------------------------------------------------------------ tasks */
+/* ------------------------------------------------------------------ tasks
+ * err may be NULL in the calls below; the return value still says what happened
+ * (-EEXIST from netns_task_setup, -ENOENT from netns_task_get). */
+
 
 enum netns_task_mode
 {

@@ -212,7 +212,7 @@ netns_nft_tables_current (const struct netns_config *cfg, uint64_t cfg_hash, ber
     return 0;
   if (ret < 0)
     {
-      berth_err_move (err, &e);
+      netns_err_move (err, &e);
       return ret;
     }
   return 1;

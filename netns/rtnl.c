@@ -774,7 +774,7 @@ rtnl_talk (struct rtnl *r, struct rtnl_batch *b, rtnl_msg_cb cb, void *data, ber
       if (rr < 0 && ret == 0)
         {
           ret = rr;
-          berth_err_move (err, &e);
+          netns_err_move (err, &e);
         }
     }
   return ret;
@@ -819,7 +819,7 @@ rtnl_dump (struct rtnl *r, int type, int family, rtnl_msg_cb cb, void *data, ber
       if (rr < 0 && ret == 0)
         {
           ret = rr;
-          berth_err_move (err, &e);
+          netns_err_move (err, &e);
         }
     }
   return ret;

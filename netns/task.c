@@ -277,7 +277,7 @@ nft_table_exists (const char *table, int family, berth_err *err)
     return 0;
   if (rc < 0)
     {
-      berth_err_move (err, &e);
+      netns_err_move (err, &e);
       return rc;
     }
   return 1;
@@ -496,7 +496,7 @@ teardown_locked (struct netns_host *h, const char *task_id, int rec_fd, bool del
   cleanup_free char *path = netns_path (h, task_id);
   char host_if[IFNAMSIZ];
   enum netns_task_mode mode = NETNS_MODE_AWSVPC;
-  int rc;
+  int rc = -EIO;
 
   if (rec_fd >= 0)
     {
@@ -515,14 +515,14 @@ teardown_locked (struct netns_host *h, const char *task_id, int rec_fd, bool del
       else if (mode == NETNS_MODE_AWSVPC)
         {
           /* Killed between leasing and completing the record. */
-          if (ipam_lease_find (h->state_dirfd, task_id, &leases, &n_leases, err) < 0)
+          if ((rc = ipam_lease_find (h->state_dirfd, task_id, &leases, &n_leases, err)) < 0)
             goto fail;
         }
     }
 
   /* Firewall set elements: only a task that may reach others has any. */
   if (h->use_nft && n_leases > 0 && (!have_rec || rec.reach_tasks))
-    if (nft_open_set (h, task_id, leases, n_leases, false, err) < 0)
+    if ((rc = nft_open_set (h, task_id, leases, n_leases, false, err)) < 0)
       goto fail;
 
   /* Links are cut, not deleted: deleting a link waits for RCU (rcu_barrier in
@@ -546,7 +546,7 @@ teardown_locked (struct netns_host *h, const char *task_id, int rec_fd, bool del
               < 0)
             abort ();
           b.tolerate[0] = ENODEV;
-          if (rtnl_open (&r, err) < 0)
+          if ((rc = rtnl_open (&r, err)) < 0)
             goto fail;
           rc = rtnl_talk (&r, &b, NULL, NULL, err);
           rtnl_close (&r);
@@ -562,7 +562,7 @@ teardown_locked (struct netns_host *h, const char *task_id, int rec_fd, bool del
           if (nsfs_open (path, &nsfd, &e) == 0)
             {
               struct rtnl_link l;
-              if (rtnl_open_in (&r, nsfd, h->host_nsfd, err) < 0)
+              if ((rc = rtnl_open_in (&r, nsfd, h->host_nsfd, err)) < 0)
                 goto fail;
               rc = rtnl_link_lookup (&r, NETNS_IFNAME, &l, err);
               if (rc == 0)
@@ -602,22 +602,23 @@ teardown_locked (struct netns_host *h, const char *task_id, int rec_fd, bool del
 
   if (berth_exists_at (h->files_dirfd, task_id))
     {
-      if (berth_rm_rf_at (h->files_dirfd, task_id, err) < 0)
+      if ((rc = berth_rm_rf_at (h->files_dirfd, task_id, err)) < 0)
         goto fail;
       found = true;
     }
 
   for (size_t i = 0; i < n_leases; i++)
-    if (ipam_lease_release (h->state_dirfd, leases[i], task_id, err) < 0)
+    if ((rc = ipam_lease_release (h->state_dirfd, leases[i], task_id, err)) < 0)
       goto fail;
 
-  if (rec_fd >= 0 && netns_record_remove (h->tasks_dirfd, task_id, err) < 0)
+  if (rec_fd >= 0 && (rc = netns_record_remove (h->tasks_dirfd, task_id, err)) < 0)
     goto fail;
   netns_record_clear (&rec);
   return found ? 1 : 0;
 fail:
   netns_record_clear (&rec);
-  return berth_err_wrap (err, "tear down network of task `%s`", task_id);
+  berth_err_wrap (err, "tear down network of task `%s`", task_id);
+  return rc;
 }
 
 int
@@ -672,18 +673,21 @@ host_resolv_load (struct netns_host *h, bool keep_loopback, struct netns_resolv 
                   berth_err *err)
 {
   cleanup_free char *text = NULL;
+  cleanup_err berth_err e = NULL;
   size_t len = 0;
-  int rc;
 
-  rc = berth_read_file_at (AT_FDCWD, h->cfg.host_resolv_conf, 1 << 20, &text, &len, err);
-  if (rc < 0 && berth_err_code (err) != ENOENT)
-    return berth_err_ret (err);
-  if (rc < 0)
+  if (berth_read_file_at (AT_FDCWD, h->cfg.host_resolv_conf, 1 << 20, &text, &len, &e) < 0)
     {
-      berth_err_free (err);
-      memset (ret, 0, sizeof *ret);
+      if (berth_err_code (&e) != ENOENT)
+        {
+          int rc = berth_err_ret (&e);
+          netns_err_move (err, &e);
+          return rc;
+        }
+      memset (ret, 0, sizeof *ret); /* no resolv.conf on the host: nothing to copy */
       return 0;
     }
+
   if (netns_resolv_parse (text, len, ret, err) < 0)
     return berth_err_wrap (err, "`%s`", h->cfg.host_resolv_conf);
   if (!keep_loopback && ret->nameservers && strv_contains (ret->nameservers, "127.0.0.53"))
@@ -696,10 +700,10 @@ host_resolv_load (struct netns_host *h, bool keep_loopback, struct netns_resolv 
       if (!any)
         {
           cleanup_free char *up = NULL;
-          cleanup_err berth_err e = NULL;
+          cleanup_err berth_err e2 = NULL;
           struct netns_resolv r2;
-          if (berth_read_file_at (AT_FDCWD, RESOLVED_UPSTREAM, 1 << 20, &up, &len, &e) == 0
-              && netns_resolv_parse (up, len, &r2, &e) == 0)
+          if (berth_read_file_at (AT_FDCWD, RESOLVED_UPSTREAM, 1 << 20, &up, &len, &e2) == 0
+              && netns_resolv_parse (up, len, &r2, &e2) == 0)
             {
               strv_free (ret->nameservers);
               ret->nameservers = steal_pointer (&r2.nameservers);
@@ -738,7 +742,7 @@ files_write (struct netns_host *h, const struct netns_task_spec *spec, const cha
         {
           if (berth_err_code (&e) != ENOENT)
             {
-              berth_err_move (err, &e);
+              netns_err_move (err, &e);
               return berth_err_wrap (err, "read `%s`", h->cfg.host_hosts);
             }
         }
@@ -779,7 +783,7 @@ host_end_no_ipv6 (const char *ifname, berth_err *err)
     {
       if (berth_err_code (&e) == ENOENT)
         return 0; /* a kernel without IPv6 */
-      berth_err_move (err, &e);
+      netns_err_move (err, &e);
       return berth_err_wrap (err, "turn IPv6 off on `%s`", ifname);
     }
   return 0;
@@ -859,10 +863,10 @@ links_build (struct netns_host *h, const char *task_id, int nsfd, struct rtnl *t
         }
     }
   if (rc == -EXFULL && h->cfg.topology == NETNS_TOPOLOGY_BRIDGE)
-    rc = berth_err_wrap (err,
-                         "bridge `%s` has no free port: a Linux bridge holds at most 1023 ports "
-                         "(NET_MODE=ptp has no such limit)",
-                         h->cfg.bridge);
+    berth_err_wrap (err,
+                    "bridge `%s` has no free port: a Linux bridge holds at most 1023 ports "
+                    "(NET_MODE=ptp has no such limit)",
+                    h->cfg.bridge);
   if (rc >= 0 && !is_vlan (h))
 
     {
@@ -1010,20 +1014,27 @@ netns_task_setup (struct netns_host *h, const struct netns_task_spec *spec,
   size_t pool = 0;
   int rc;
 
-  if (spec_check (h, spec, err) < 0)
-    return berth_err_wrap (err, "set up network of task `%s`", spec->task_id ? spec->task_id : "");
-  if (net_lock (h, LOCK_SH, &lock, err) < 0)
-    return berth_err_ret (err);
+  rc = spec_check (h, spec, err);
+  if (rc < 0)
+    {
+      berth_err_wrap (err, "set up network of task `%s`", spec->task_id ? spec->task_id : "");
+      return rc;
+    }
+  rc = net_lock (h, LOCK_SH, &lock, err);
+  if (rc < 0)
+    return rc;
 
   rec.task_id = xstrdup (spec->task_id);
   rec.mode = spec->mode;
   rec.topology = h->cfg.topology;
   rec.reach_tasks = spec->reach_tasks;
   rec.mtu = spec->mode == NETNS_MODE_AWSVPC ? h->mtu : 0;
-  if (netns_record_create (h->tasks_dirfd, &rec, &rec_fd, err) < 0)
+  rc = netns_record_create (h->tasks_dirfd, &rec, &rec_fd, err);
+  if (rc < 0)
     {
       netns_record_clear (&rec);
-      return berth_err_wrap (err, "set up network of task `%s`", spec->task_id);
+      berth_err_wrap (err, "set up network of task `%s`", spec->task_id);
+      return rc;
     }
   step (h, "record");
 
@@ -1110,7 +1121,8 @@ fail:
     (void)teardown_locked (h, spec->task_id, rec_fd, true, &e);
   }
   netns_record_clear (&rec);
-  return berth_err_wrap (err, "set up network of task `%s`", spec->task_id);
+  berth_err_wrap (err, "set up network of task `%s`", spec->task_id);
+  return rc;
 }
 
 /* ------------------------------------------------------------------ inspection */

@@ -275,6 +275,23 @@ main (void)
   assert_clean ("after 1000", fds);
   printf ("1000 task networks set up and torn down: nothing left\n");
 
+  /* err may be NULL: only the return value then. */
+  {
+    struct netns_task_spec spec = { .task_id = "no-err", .mode = NETNS_MODE_AWSVPC };
+    struct netns_task_net *net = NULL;
+    CHECK (netns_task_teardown (host, "never-there", NULL) == 0, "teardown without err");
+    CHECK (netns_task_get (host, "never-there", &net, NULL) == -ENOENT, "get without err");
+    CHECK (netns_task_setup (host, &spec, &net, NULL) == 0, "setup without err");
+    netns_task_net_free (net);
+    CHECK (netns_task_setup (host, &spec, &net, NULL) == -EEXIST, "second setup without err");
+    CHECK (netns_task_get (host, "no-err", &net, NULL) == 0 && net->complete, "get");
+    netns_task_net_free (net);
+    CHECK (netns_task_teardown (host, "no-err", NULL) == 1, "teardown without err");
+    CHECK (netns_reconcile (host, NULL, NULL, NULL) == 0, "reconcile without err or report");
+    assert_clean ("after calls without err", fds);
+  }
+
+
   /* 2. Threads setting up and tearing down at once on one host. */
   {
     struct worker w[N_THREADS];
