@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""Conformance: what a task asked for is what its containers get. One task assigned through
+berth-endpoint, two containers that ask for different things; checked from inside each
+container (berth exec, /proc, the container's own cgroup) against the definition and the
+task's reported state: user, uid/gid and groups, capabilities (effective and bounding),
+seccomp, no_new_privs, read-only root and a tmpfs, memory, cpu and pids accounting in the
+container's cgroup, rlimits, hostname, the task's own IP on eth0, DNS files (dnsServers,
+dnsSearchDomains, extraHosts), environment; then the reported transitions from PROVISIONING
+to STOPPED (UserInitiated by the endpoint)."""
+from harness import check, container, ctr, dump, note, run, taskdef, verify_changes
+
+CAPS = ["CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
+        "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
+        "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
+        "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP"]
+# Docker's (and ECS's) 14 default capabilities
+DEFAULT_CAPS = {"CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID", "SETUID", "SETFCAP",
+                "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE"}
+MiB = 1024 * 1024
+
+
+def capmask(names):
+    return sum(1 << CAPS.index(n) for n in names)
+
+
+def proc_status(text):
+    out = {}
+    for line in text.splitlines():
+        k, _, v = line.partition(":")
+        out[k.strip()] = v.strip()
+    return out
+
+
+def main(ctx):
+    ep = ctx.endpoint("contract")
+    b = ctx.node("contract", ep.url, {"ALLOWED_CAPABILITIES": "NET_ADMIN"})
+
+    app = container("app", ["sleep", "600"], user="berth", readonlyRootFilesystem=True,
+                    linuxParameters={"capabilities": {"drop": ["NET_RAW", "CHOWN"]},
+                                     "tmpfs": [{"containerPath": "/scratch", "size": 8}]},
+                    memory=48, memoryReservation=32, cpu=256,
+                    ulimits=[{"name": "nofile", "softLimit": 512, "hardLimit": 768}],
+                    hostname="conf-app", dnsServers=["127.0.0.11"], dnsSearchDomains=["conf.test"],
+                    extraHosts=[{"hostname": "db.conf.test", "ipAddress": "127.0.1.5"}],
+                    environment=[{"name": "CONF_ENV", "value": "from-the-task"}])
+    root = container("root", ["/bin/sh", "-c", "sleep 600 & sleep 600 & wait"], essential=False,
+                     linuxParameters={"capabilities": {"add": ["NET_ADMIN"], "drop": ["MKNOD"]}},
+                     memory=32, cpu=128)
+    td = taskdef("contract", app, root, cpu="512", memory="128", berth={"hostname": "conf-task"})
+    tid = ep.submit(td)
+    ch = ep.wait_status(tid, "RUNNING", 90)
+    ip = ch["ip"]
+    check(ip and ip.startswith(b.subnet.rsplit(".", 1)[0] + "."), "RUNNING reported with the task's own address", dump(ch))
+    check(all(c["status"] == "RUNNING" for c in ch["containers"]), "both containers RUNNING when the task is", dump(ch))
+    check(ch["timestamps"]["started"] is not None and ch["timestamps"]["pull_started"] is not None,
+          "RUNNING carries the pull and start timestamps", dump(ch["timestamps"]))
+    check(all(c["image_digest"] and c["image_digest"].startswith("sha256:") for c in ch["containers"]),
+          "each container reports its image digest")
+
+    def sh(name, script):
+        p = b.cli("exec", "-c", name, tid, "/bin/sh", "-c", script, check=False)
+        return p.returncode, p.stdout + p.stderr
+
+    # user, groups
+    rc, out = sh("app", "id")
+    check(rc == 0 and "uid=1000(berth) gid=1000(berth)" in out and "2000(extra)" in out,
+          "user berth: uid 1000, gid 1000, supplementary group 2000 (from the image's files)", out)
+    rc, out = sh("root", "id -u; id -g")
+    check(out.split() == ["0", "0"], "no user: root", out)
+
+    # the containers' own processes (pid 1 of each container's pid namespace)
+    st_app = proc_status(sh("app", "cat /proc/1/status")[1])
+    st_root = proc_status(sh("root", "cat /proc/1/status")[1])
+    want_app = capmask(DEFAULT_CAPS - {"NET_RAW", "CHOWN"})
+    want_root = capmask((DEFAULT_CAPS - {"MKNOD"}) | {"NET_ADMIN"})
+    check(int(st_app.get("CapBnd", "0"), 16) == want_app, "app: bounding set is the defaults minus NET_RAW and CHOWN",
+          "%s want %016x" % (st_app.get("CapBnd"), want_app))
+    check(int(st_app.get("CapEff", "1"), 16) == 0, "app: a non-root user has no effective capabilities",
+          st_app.get("CapEff"))
+    check(int(st_root.get("CapEff", "0"), 16) == want_root and int(st_root.get("CapBnd", "0"), 16) == want_root,
+          "root: effective and bounding sets are the defaults plus NET_ADMIN minus MKNOD",
+          "%s %s want %016x" % (st_root.get("CapEff"), st_root.get("CapBnd"), want_root))
+    check(int(st_root.get("CapAmb", "1"), 16) == 0 and int(st_root.get("CapInh", "1"), 16) == 0,
+          "root: no ambient or inheritable capabilities", st_root)
+    for name, st in (("app", st_app), ("root", st_root)):
+        check(st.get("Seccomp") == "2", name + ": seccomp filter mode", st.get("Seccomp"))
+        check(st.get("NoNewPrivs") == "1", name + ": no_new_privs", st.get("NoNewPrivs"))
+    rc, out = sh("root", "unshare -U true")
+    check(rc != 0 and "not permitted" in out, "root: the seccomp profile denies unshare without SYS_ADMIN", out)
+    # NET_ADMIN acts on the task's own network namespace only (a capability whose effect
+    # reaches the host, such as SYS_TIME, must never be probed here)
+    rc, out = sh("root", "ip link set dev lo mtu 65536 && echo ok")
+    check(rc == 0 and "ok" in out, "root: the added NET_ADMIN is effective (in the task's network namespace)", out)
+    rc, out = sh("app", "ip link set dev lo mtu 65536")
+    check(rc != 0 and "not permitted" in out, "app: without it the same change is refused", out)
+
+    # root filesystem
+    rc, out = sh("app", "touch /probe")
+    check(rc != 0 and "Read-only file system" in out, "app: readonlyRootFilesystem", out)
+    rc, out = sh("app", "echo x > /scratch/f && cat /scratch/f && df -k /scratch | tail -1")
+    check(rc == 0 and out.startswith("x") and " 8192 " in out, "app: the 8 MiB tmpfs is writable", out)
+    rc, out = sh("root", "touch /probe && echo ok")
+    check(rc == 0 and "ok" in out, "root: a writable root filesystem", out)
+
+    # the containers' cgroups (their cgroup namespace root is their own cgroup)
+    v2 = sh("app", "test -f /sys/fs/cgroup/cgroup.controllers && echo v2")[1].strip() == "v2"
+
+    def cg(name, v1, v2path):
+        return sh(name, "cat /sys/fs/cgroup/%s" % (v2path if v2 else v1))[1].strip()
+
+    check(cg("app", "memory/memory.limit_in_bytes", "memory.max") == str(48 * MiB), "app: memory limit 48 MiB",
+          cg("app", "memory/memory.limit_in_bytes", "memory.max"))
+    check(cg("app", "memory/memory.soft_limit_in_bytes", "memory.low") == str(32 * MiB),
+          "app: memory reservation 32 MiB", cg("app", "memory/memory.soft_limit_in_bytes", "memory.low"))
+    check(cg("root", "memory/memory.limit_in_bytes", "memory.max") == str(32 * MiB), "root: memory limit 32 MiB")
+    # cpu.shares as Docker's --cpu-shares; on cgroup v2 the runc/crun conversion to cpu.weight
+    want = (lambda s: str(1 + ((s - 2) * 9999) // 262142)) if v2 else str
+    check(cg("app", "cpu/cpu.shares", "cpu.weight") == want(256), "app: cpu 256 units",
+          cg("app", "cpu/cpu.shares", "cpu.weight"))
+    check(cg("root", "cpu/cpu.shares", "cpu.weight") == want(128), "root: cpu 128 units")
+    # the root container runs sh + 2 sleeps; the exec adds its shell, which execs cat
+    pids = cg("root", "pids/pids.current", "pids.current")
+    check(pids.isdigit() and int(pids) == 4, "root: the container's pids cgroup counts its own processes only", pids)
+    note("pids.max (no task setting exists for it): %s" % cg("root", "pids/pids.max", "pids.max"))
+    rc, out = sh("app", "grep 'open files' /proc/1/limits")
+    check(out.split()[3:5] == ["512", "768"], "app: ulimit nofile 512/768", out)
+    rc, out = sh("root", "grep 'open files' /proc/1/limits")
+    check(out.split()[3:5] == ["1024", "1024"], "root: the default nofile 1024/1024", out)
+
+    # network identity and DNS files
+    for name in ("app", "root"):
+        rc, out = sh(name, "ip -4 -o addr show eth0")
+        check(rc == 0 and (" %s/" % ip) in out, name + ": eth0 carries the task's reported address", out)
+    rc, out = sh("app", "hostname; cat /etc/hostname")
+    check(out.split() == ["conf-app", "conf-app"], "app: its own hostname", out)
+    rc, out = sh("root", "hostname; cat /etc/hostname")
+    check(out.split() == ["conf-task", "conf-task"], "root: the task's hostname (berth.hostname)", out)
+    rc, out = sh("app", "cat /etc/resolv.conf")
+    ns = [l.split()[1] for l in out.splitlines() if l.startswith("nameserver")]
+    check(ns == ["127.0.0.11"] and "search conf.test" in out, "app: dnsServers and dnsSearchDomains", out)
+    rc, out = sh("root", "cat /etc/resolv.conf")
+    check("127.0.0.11" not in out and "conf.test" not in out and "nameserver" in out,
+          "root: the task's resolv.conf, not app's", out)
+    rc, out = sh("app", "cat /etc/hosts")
+    lines = [l.split() for l in out.splitlines()]
+    check(["127.0.1.5", "db.conf.test"] in lines, "app: extraHosts appended to /etc/hosts", out)
+    check(any(l and l[0] == ip for l in lines), "app: /etc/hosts names the task's address", out)
+    rc, out = sh("root", "cat /etc/hosts")
+    check("db.conf.test" not in out, "root: no extraHosts of another container", out)
+    rc, out = sh("app", "echo $CONF_ENV; echo $HOME")
+    check(out.split() == ["from-the-task", "/home/berth"], "app: environment, HOME from the image's passwd", out)
+    rc, out = sh("app", "ls /proc | grep -c '^[0-9]'")
+    check(out.strip().isdigit() and int(out.strip()) <= 4, "app: its own pid namespace", out)
+
+    # stop through the endpoint
+    ep.stop_task(tid)
+    ch = ep.wait_status(tid, "STOPPED", 60)
+    check(ch["stop_code"] == "UserInitiated" and ch["desired"] == "STOPPED", "stopped by the endpoint: UserInitiated",
+          dump(ch))
+    check(ctr(ch, "app")["status"] == "STOPPED" and ctr(ch, "root")["status"] == "STOPPED", "every container STOPPED")
+    check(ch["timestamps"]["stopped"] is not None, "STOPPED carries timestamps.stopped")
+    per = verify_changes(ep.changes(), "contract", final=[tid])
+    seen = [c["status"] for c in per[tid]]
+    check(all(s in seen for s in ("PROVISIONING", "PENDING", "ACTIVATING", "RUNNING", "STOPPING", "DEPROVISIONING",
+                                  "STOPPED")), "every task state reported", seen)
+    t = ep.task(tid)
+    check(t["status"] == "STOPPED" and t["ip"] == ip, "the endpoint's task record says STOPPED with the address", dump(t))
+
+
+if __name__ == "__main__":
+    run(main)
