@@ -132,11 +132,22 @@ def ctr(change, name):
 
 
 # ---------------------------------------------------------------- the node
-def node(name, url, extra_config=None, start=True):
-    """A berthd whose one task source is the endpoint at url, with the test image imported."""
+def node(name, url, extra_config=None, start=True, second=False):
+    """A berthd whose one task source is the endpoint at url, with the test image imported.
+    second: a second node in the same test process, on a subnet of its own (the fixture
+    derives the first node's from the pid)."""
     cfg = {"TASK_SOURCES": url, "ENDPOINT_ALLOW_PLAIN_HTTP": "true"}
     cfg.update(extra_config or {})
-    b = Berthd(name, extra_config=cfg)
+    b = Berthd(name, extra_config=cfg, net_index=(220 + os.getpid() % 30) if second else None)
+    if second:
+        b.bridge, b.nft_table = b.bridge + "b", b.nft_table + "b"
+        with open(b.config) as f:
+            text = f.read()
+        for key, value in (("NET_BRIDGE", b.bridge), ("NET_NFT_TABLE", b.nft_table), ("NET_NAME", b.bridge)):
+            text = "".join(l if not l.startswith(key + "=") else "%s=%s\n" % (key, value)
+                           for l in text.splitlines(True))
+        with open(b.config, "w") as f:
+            f.write(text)
     if start:
         b.start()
         b.import_image(image_layout(), IMAGE)
@@ -631,8 +642,8 @@ def run(main):
             ep.start()
             return ep
 
-        def node(self, name, url, extra_config=None, start=True):
-            b = node(name, url, extra_config, start=False)
+        def node(self, name, url, extra_config=None, start=True, second=False):
+            b = node(name, url, extra_config, start=False, second=second)
             self.nodes.append(b)
             if start:
                 b.start()
