@@ -537,7 +537,8 @@ ctr_exited (struct ctr *c, int code)
         }
       else
         {
-          task_persist (t);
+          /* the exit is a transition of its own: report it before the restart hides it */
+          task_report (t);
           return;
         }
     }
