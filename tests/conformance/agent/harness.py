@@ -413,6 +413,7 @@ class FakeEndpoint:
       after_assignments(generation, body_bytes)          -> called once the response was sent
       on_ack(body)                                       -> None or (status, bytes)
       on_state_changes(body)                             -> None or (status, bytes)
+      after_state_changes(body)                          -> called once recorded, before the answer
     """
 
     def __init__(self, name, wait_s=5):
@@ -423,6 +424,7 @@ class FakeEndpoint:
         self.node_id = None
         self.registers = []
         self.acks = []
+        self.timeline = []  # ("register" | "ack", generation) in the order received
         self.heartbeats = []
         self.changes = []
         self.duplicates = []  # changes received again (seq at or below the recorded one)
@@ -499,13 +501,15 @@ class FakeEndpoint:
                 if p == "/v1/register":
                     with owner.lock:
                         owner.registers.append(body)
+                        owner.timeline.append(("register", body.get("generation")))
                     hook = owner.hooks.get("on_register")
                     r = hook(body) if hook else None
                     if r is not None:
                         return self.reply_hook(r)
                     with owner.lock:
                         owner.node_id = body["node_id"]
-                        if body.get("generation", 0) >= owner.generation:
+                        # an agent ahead of the endpoint: continue above its generation
+                        if body.get("generation", 0) > owner.generation:
                             owner.generation = body["generation"] + 1
                         acked = owner.changes[-1]["seq"] if owner.changes else 0
                     return self.reply(200, json.dumps({"protocol": 1, "node_id": body["node_id"], "acked_seq": acked,
@@ -515,6 +519,8 @@ class FakeEndpoint:
                     r = hook(body) if hook else None
                     with owner.lock:
                         owner.acks.append(body)
+                        if body.get("accepted"):
+                            owner.timeline.append(("ack", body.get("generation")))
                         owner.lock.notify_all()
                     if r is not None:
                         return self.reply_hook(r)
@@ -537,6 +543,9 @@ class FakeEndpoint:
                             else:
                                 owner.duplicates.append(c)
                         owner.lock.notify_all()
+                    after = owner.hooks.get("after_state_changes")
+                    if after:
+                        after(body)
                     return self.reply(200, json.dumps({"protocol": 1, "acked_seq": last}).encode())
                 if p.endswith("/heartbeat"):
                     with owner.lock:
@@ -547,6 +556,12 @@ class FakeEndpoint:
         class Server(http.server.ThreadingHTTPServer):
             daemon_threads = True
             allow_reuse_address = True
+
+            def handle_error(self, request, client_address):
+                # the agent closing a kept-alive connection, or being killed -9 on purpose
+                if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+                    return
+                super().handle_error(request, client_address)
 
         for _ in range(50):
             port = self.port if self.port is not None else free_port_pair()

@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""Conformance: an endpoint that says the wrong things (the harness's own FakeEndpoint).
+A task runs throughout and must never be touched. Assignment responses that are garbage,
+larger than ENDPOINT_MAX_RESPONSE_SIZE, malformed (a bad task id, a mistyped generation, a
+task twice, an unknown desired status), an error status, or 404 NodeUnknown: each is rejected
+and logged with its cause, the agent keeps polling and takes the next good response (a 404
+makes it register again). Stale responses (an older generation whose complete list would
+stop the task and add another) and duplicates (the same generation again; a new generation
+repeating the running task) change nothing. A delta adds a task; a complete manifest
+without it stops it (UserInitiated); a definition the node cannot run is acknowledged and
+reported STOPPED (TaskFailedToStart naming the field). The state-change stream survives
+5xx answers, 413 (smaller batches) and partial acknowledgements: the endpoint ends up with
+exactly the changes the node made (berth events), once each, in order."""
+import json
+import threading
+import time
+
+from harness import (build_path, check, container, ctr, dump, note, run, taskdef, verify_changes,
+                     wait_until)
+import subprocess
+
+MAX = 65536
+
+
+def main(ctx):
+    ep = ctx.fake("bad", wait_s=2)
+    b = ctx.node("bad", ep.url, {"ENDPOINT_MAX_RESPONSE_SIZE": str(MAX)})
+    local = []
+    events = subprocess.Popen([build_path("agent", "cli", "berth"), "events", "--json"], stdout=subprocess.PIPE,
+                              text=True, env=b.env)
+
+    def reader():
+        for line in events.stdout:
+            if line.strip():
+                local.append(json.loads(line))
+    threading.Thread(target=reader, daemon=True).start()
+    time.sleep(0.3)
+
+    keep_cmd = "echo started-$(cat /proc/sys/kernel/random/uuid); exec sleep 600"
+    ep.wait_ack(ep.assign("keep", taskdef("keep", container("main", ["/bin/sh", "-c", keep_cmd]))))
+    ep.wait_status("keep", "RUNNING", 90)
+    script = []
+
+    def on_assignments(g, wait):
+        with ep.lock:
+            if not script:
+                return None
+            item = script.pop(0)
+        return item(g, wait)
+    ep.hooks["on_assignments"] = on_assignments
+
+    def play(name, items, log_text=None, timeout=90):
+        """Serves items to the next polls; then the next good response must be taken."""
+        polls0 = sum(1 for r in ep.requests if r[1] == "GET")
+        with ep.lock:
+            script.extend(items)
+        ok = wait_until(lambda: not script, timeout, 0.1)
+        check(ok, "%s: served to the agent's polls" % name)
+        marker = "marker-" + "".join(ch if ch.isalnum() else "-" for ch in name)
+        gen = ep.assign(marker, taskdef("marker", container("main", ["sleep", "600"])))
+        ep.wait_ack(gen, timeout)
+        polls = sum(1 for r in ep.requests if r[1] == "GET") - polls0
+        check(polls >= len(items) + 1, "%s: the agent kept polling and took the next good response" % name, polls)
+        if log_text:
+            log = b.log(whole=True)
+            check(log_text in log, "%s: logged with its cause (%r)" % (name, log_text),
+                  "\n".join(l for l in log.splitlines() if "assignments" in l or "register" in l)[-1500:])
+        ep.remove(marker)
+
+    def raw(status, body, headers=None):
+        return lambda g, w: (status, body, headers or {})
+
+    def manifest(**override):
+        def f(g, w):
+            doc = json.loads(ep.manifest_bytes())
+            doc["generation"] = ep.generation
+            doc.update(override)
+            return (200, json.dumps(doc).encode())
+        return f
+
+    def tasks_with(extra):
+        def f(g, w):
+            doc = json.loads(ep.manifest_bytes())
+            doc["tasks"].append(extra)
+            return (200, json.dumps(doc).encode())
+        return f
+
+    play("garbage", [raw(200, b"<html>this is not json"), raw(200, b'{"protocol":1,"generation":')],
+         "invalid JSON")
+    pad = {"task_id": "padded", "desired": "RUNNING", "metadata": {"pad": "x" * (2 * MAX)},
+           "definition": taskdef("padded", container("main", ["sleep", "600"]))}
+    play("oversized", [tasks_with(pad)], "response larger than %d bytes" % MAX)
+    play("bad task id", [tasks_with({"task_id": "../x", "desired": "RUNNING",
+                                     "definition": taskdef("x", container("main", ["true"]))})],
+         "not a valid identifier")
+    play("mistyped generation", [manifest(generation="7")], "generation")
+    play("a task twice", [tasks_with({"task_id": "keep", "desired": "RUNNING",
+                                      "definition": taskdef("keep", container("main", ["true"]))})],
+         "also at tasks[")
+    play("unknown desired", [tasks_with({"task_id": "odd", "desired": "MAYBE",
+                                         "definition": taskdef("odd", container("main", ["true"]))})],
+         'unknown value "MAYBE"')
+    play("5xx", [raw(500, b'{"protocol":1,"error":{"code":"Internal","message":"boom"}}'),
+                 raw(503, b"{}", {"Retry-After": "1"})])
+    regs = len(ep.registers)
+    play("404 NodeUnknown", [raw(404, b'{"protocol":1,"error":{"code":"NodeUnknown","message":"who?"}}')])
+    check(len(ep.registers) > regs and ep.registers[-1]["node_id"] == ep.registers[0]["node_id"],
+          "404 NodeUnknown: the agent registered again, same identity", len(ep.registers))
+    for name in ("padded", "x", "odd"):
+        check(b.task(name) is None, "rejected responses created nothing (%s)" % name)
+
+    # stale: an older generation whose complete list would stop keep and add ghost
+    g_now = ep.generation
+    play("stale", [lambda g, w: (200, ep.manifest_bytes(generation=g_now - 1, tasks={
+        "ghost": {"desired": "RUNNING", "definition": taskdef("ghost", container("main", ["sleep", "600"]))}}))],
+        "stale generation")
+    check(b.task("ghost") is None, "stale: its new task was not created")
+    # duplicates: the generation the node holds, again; then a new generation repeating keep
+    play("same generation again", [lambda g, w: (200, ep.manifest_bytes(generation=g if g else ep.generation))])
+    gen = ep.set_desired("keep", "RUNNING")
+    ep.wait_ack(gen)
+    check(b.task("keep")["status"] == "RUNNING", "duplicates: keep still RUNNING")
+
+    # a delta adds; a complete manifest without it stops it
+    delta = {"delta1": {"desired": "RUNNING", "definition": taskdef("delta1", container("main", ["sleep", "600"]))}}
+    served = []
+
+    def serve_delta(g, w):
+        with ep.lock:  # a delta at the next generation, which the endpoint then holds
+            ep.generation += 1
+            served.append(ep.generation)
+            return (200, ep.manifest_bytes(tasks=delta, complete=False))
+    with ep.lock:
+        script.append(serve_delta)
+    wait_until(lambda: served, 30, 0.1)
+    g_delta = served[0] if served else 0
+    ep.wait_ack(g_delta)
+    ep.wait_status("delta1", "RUNNING", 90)
+    check(b.task("keep")["status"] == "RUNNING", "delta: the tasks it does not list are untouched")
+    gen = ep.assign("other", taskdef("other", container("main", ["sleep", "600"])))  # complete, no delta1
+    ep.wait_ack(gen)
+    ch = ep.wait_status("delta1", "STOPPED", 60)
+    check(ch["stop_code"] == "UserInitiated" and "absent" in (ch["reason"] or ""),
+          "complete manifest without a task: it is stopped, UserInitiated", dump(ch))
+
+    # a definition the node cannot run
+    gen = ep.assign("secret", taskdef("secret", container("main", ["true"], secrets=[{"name": "X", "valueFrom": "y"}])))
+    ep.wait_ack(gen)
+    ch = ep.wait_status("secret", "STOPPED", 60)
+    check(ch["stop_code"] == "TaskFailedToStart" and "containerDefinitions[0].secrets" in (ch["reason"] or ""),
+          "an unrunnable definition is acknowledged, then TaskFailedToStart naming the field", dump(ch))
+
+    # the state-change stream: 5xx, 413, partial acknowledgements
+    faults = [(500, None), (413, None), (503, None), ("partial", None)]
+    sizes = []
+
+    def on_changes(body):
+        sizes.append(len(body["changes"]))
+        with ep.lock:
+            if not faults:
+                return None
+            kind, _ = faults.pop(0)
+            if kind != "partial":
+                return (kind, b'{"protocol":1,"error":{"code":"X","message":"fault"}}')
+            first = body["changes"][0]
+            last = ep.changes[-1]["seq"] if ep.changes else 0
+            if first["seq"] > last:
+                ep.changes.append(first)
+                last = first["seq"]
+            ep.lock.notify_all()
+        return (200, json.dumps({"protocol": 1, "acked_seq": last}).encode())
+    ep.hooks["on_state_changes"] = on_changes
+    for tid in ("keep", "other"):
+        ep.set_desired(tid, "STOPPED")
+    for tid in ("keep", "other"):
+        ep.wait_status(tid, "STOPPED", 120)
+    check(not faults, "state changes: every fault was served", faults)
+    note("batch sizes seen: %s" % sizes[:20])
+
+    # what the endpoint has against what the node did
+    def caught_up():
+        with ep.lock:
+            got = [dict((k, v) for k, v in c.items() if k != "seq") for c in ep.changes]
+        return len(got) >= len(local) and got
+    got = wait_until(caught_up, 60, 0.2)
+    check(got == local, "the endpoint recorded exactly the node's changes, in order (%d)" % len(local),
+          "endpoint %d, node %d" % (len(got or []), len(local)))
+    by_seq = {c["seq"]: c for c in ep.changes}
+    check(all(by_seq.get(d["seq"]) == d for d in ep.duplicates),
+          "changes sent again are the same changes (%d re-sent)" % len(ep.duplicates))
+    check(not ep.batch_errors, "every batch in seq order", ep.batch_errors)
+    logs = b.cli("logs", "keep", "main").stdout
+    check(logs.count("started-") == 1, "keep ran once through all of it", logs)
+    events.terminate()
+    events.wait()
+    for tid in ("delta1", "secret", "keep", "other"):
+        check(b.task(tid)["status"] == "STOPPED", "%s STOPPED" % tid)
+    verify_changes(ep.changes, "bad responses", final=["keep", "other", "delta1", "secret"])
+
+
+if __name__ == "__main__":
+    run(main)
