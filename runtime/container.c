@@ -164,6 +164,7 @@ struct create_ctx
   pid_t pid;
   int pty_master;
   char *state_json_created; /* template with PID_SENTINEL */
+  json_object *host_mounts; /* made in the host's mount namespace (no mount namespace) */
 };
 
 static void
@@ -173,7 +174,8 @@ create_ctx_init (struct create_ctx *x)
   x->rootfd = x->statefd = x->cachefd = x->own_pidns = x->own_timens = x->console_sock = x->pidfd
       = x->pty_master = -1;
   x->sync_fds[0] = x->sync_fds[1] = x->start_fds[0] = x->start_fds[1] = -1;
-  x->init.sync_fd = x->init.start_fd = x->init.start_peer_fd = x->init.join_pidfd = -1;
+  x->init.sync_fd = x->init.start_fd = x->init.start_peer_fd = x->init.join_pidfd = x->init.root_fd
+      = -1;
   for (int k = 0; k < RT_NS_NKINDS; k++)
     x->init.ns_fds[k] = -1;
 }
@@ -207,6 +209,7 @@ create_ctx_free (struct create_ctx *x)
   for (int k = 0; k < RT_NS_NKINDS; k++)
     close_fd (&in->ns_fds[k]);
   free (x->state_json_created);
+  json_object_put (x->host_mounts);
   close_fd (&x->sync_fds[0]);
   close_fd (&x->sync_fds[1]);
   close_fd (&x->start_fds[0]);
@@ -365,6 +368,7 @@ prepare_namespaces (struct create_ctx *x, int *ret_clone_flags, berth_err *err)
         flags |= rt_ns_info[k].clone_flag;
     }
   in->new_userns = c->ns[RT_NS_USER].present && !c->ns[RT_NS_USER].path;
+  in->shared_mount_ns = !c->ns[RT_NS_MOUNT].present;
   in->cgroupns = c->ns[RT_NS_CGROUP].present;
   if (c->ns[RT_NS_USER].path && (flags & ~CLONE_NEWUSER))
     return berth_err_set (err, 0,
@@ -518,6 +522,8 @@ fail_cleanup (struct create_ctx *x)
       while (waitid (P_PIDFD, (id_t)x->pidfd, &info, WEXITED) < 0 && errno == EINTR)
         ;
     }
+  rt_host_mounts_remove (x->host_mounts, &ignored);
+  berth_err_free (&ignored);
   if (x->cg)
     {
       rt_cgroup_destroy (x->cg, &ignored);
@@ -565,6 +571,7 @@ write_final_state (struct create_ctx *x, berth_err *err)
       && json_object_get_type (ann) == json_type_object)
     s.annotations = ann;
   s.start_fd = x->start_fds[1];
+  s.host_mounts = x->host_mounts;
   for (int k = 0; k < RT_NS_NKINDS; k++)
     if (x->config->ns[k].present)
       s.ns_flags |= rt_ns_info[k].clone_flag;
@@ -662,6 +669,9 @@ drive_child (struct create_ctx *x, bool in_cgroup, bool keep_pty, berth_err *err
             x->pty_master = fd;
           else
             close (fd);
+          break;
+        case RT_MSG_MOUNTED:
+          rt_host_mounts_add (&x->host_mounts, m.text);
           break;
         case RT_MSG_READY:
           return 0;
@@ -1099,6 +1109,9 @@ destroy (const struct runtime_context *ctx, int rootfd, int statefd, struct rt_s
           close (pidfd);
         }
     }
+  r = rt_host_mounts_remove (s->host_mounts, err);
+  if (r < 0)
+    goto out;
   if (cg)
     {
       r = rt_cgroup_destroy (cg, err);

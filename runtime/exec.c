@@ -161,6 +161,8 @@ exec_ctx_free (struct exec_ctx *x)
   if (x->init.caps)
     cap_free (x->init.caps);
   rt_bpf_free (&x->init.seccomp);
+  if (x->init.root_fd >= 0)
+    close (x->init.root_fd);
 }
 
 static const int forwarded[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH };
@@ -179,7 +181,7 @@ runtime_exec (const struct runtime_context *ctx, const char *id,
   pid_t pid;
   int r;
 
-  in->sync_fd = in->start_fd = in->start_peer_fd = in->join_pidfd = -1;
+  in->sync_fd = in->start_fd = in->start_peer_fd = in->join_pidfd = in->root_fd = -1;
   for (int k = 0; k < RT_NS_NKINDS; k++)
     in->ns_fds[k] = -1;
   if ((r = rt_state_root_open (ctx && ctx->root ? ctx->root : "/run/berth-runtime", false,
@@ -224,6 +226,17 @@ runtime_exec (const struct runtime_context *ctx, const char *id,
   in->preserve_fds = o->preserve_fds;
   in->join_pidfd = x.pidfd;
   in->join_flags = x.s->ns_flags & ~CLONE_NEWPID;
+  if (!(x.s->ns_flags & CLONE_NEWNS))
+    {
+      char root[64];
+      snprintf (root, sizeof root, "/proc/%d/root", x.s->pid);
+      in->root_fd = open (root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (in->root_fd < 0)
+        {
+          r = berth_err_set (err, errno, "open the container's root `%s`", root);
+          goto out;
+        }
+    }
   rt_prepare_process (in, x.p);
   if (x.p->terminal && o->console_socket
       && (r = rt_console_socket_connect (o->console_socket, &x.console_sock, err)) < 0)

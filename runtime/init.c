@@ -70,6 +70,7 @@ close_inherited_fds (struct rt_init *init)
   keep[n++] = init->start_fd;
   keep[n++] = init->start_peer_fd;
   keep[n++] = init->join_pidfd;
+  keep[n++] = init->root_fd;
   for (int k = 0; k < RT_NS_NKINDS; k++)
     keep[n++] = init->ns_fds[k];
   qsort (keep, (size_t)n, sizeof keep[0], cmp_int);
@@ -244,7 +245,15 @@ find_program (struct rt_init *init, char *buf, size_t len)
 {
   const char *arg0 = init->process->args[0];
   if (strchr (arg0, '/'))
-    return arg0;
+    {
+      struct stat st;
+      if (stat (arg0, &st) < 0)
+        rt_child_fail (init, errno, "process.args[0]: `%s`", arg0);
+      if (!S_ISREG (st.st_mode) || access (arg0, X_OK) < 0)
+        rt_child_fail (init, S_ISREG (st.st_mode) ? errno : EACCES,
+                       "process.args[0]: `%s` is not an executable file", arg0);
+      return arg0;
+    }
   for (size_t i = 0; init->path_dirs && init->path_dirs[i]; i++)
     {
       struct stat st;
@@ -293,9 +302,17 @@ rt_init_run (struct rt_init *init)
 
   if (init->mode == RT_INIT_EXEC)
     {
-      if (setns (init->join_pidfd, init->join_flags) < 0)
+      if (init->join_flags && setns (init->join_pidfd, init->join_flags) < 0)
         rt_child_fail (init, errno, "join the container's namespaces");
       close (init->join_pidfd);
+      /* No mount namespace to join: the container's root is a chroot in the host's. */
+      if (init->root_fd >= 0)
+        {
+          if (fchdir (init->root_fd) < 0 || chroot (".") < 0 || chdir ("/") < 0)
+            rt_child_fail (init, errno, "enter the container's root");
+          close (init->root_fd);
+          init->chrooted = true;
+        }
     }
   else
     {

@@ -308,6 +308,7 @@ struct rt_init
   int ns_fds[RT_NS_NKINDS]; /* to join with setns, -1 */
   int join_pidfd;           /* exec: join every namespace of this process (setns pidfd) */
   int join_flags;           /* exec: CLONE_NEW* flags for setns(join_pidfd) */
+  int root_fd;              /* exec into a container without a mount namespace: its root */
   bool unshare_cgroupns;    /* after the parent put us in the cgroup */
   bool new_userns;
 
@@ -315,7 +316,9 @@ struct rt_init
   char *rootfs; /* absolute host path */
   struct rt_cgroup_mount *cgroup_mounts;
   size_t n_cgroup_mounts;
-  bool cgroupns; /* the container has its own cgroup namespace */
+  bool cgroupns;        /* the container has its own cgroup namespace */
+  bool shared_mount_ns; /* no mount namespace: mounts are made in the host's and reported */
+  bool chrooted;
   struct rt_dev_node *devs;
   size_t n_devs;
   char **sysctl_paths; /* "/proc/sys/net/ipv4/ip_forward", parallel to config->sysctl */
@@ -345,6 +348,8 @@ enum rt_msg_type
   RT_MSG_HOOKS_DONE, /* parent -> child */
   RT_MSG_PTY,        /* child -> parent: the terminal master, as SCM_RIGHTS */
   RT_MSG_READY,      /* child -> parent: set up, waiting for start */
+  RT_MSG_MOUNTED,    /* child -> parent: "<mount id> <host path>" of a mount made in the
+                        host's mount namespace (a container without one of its own) */
 };
 
 #define RT_MSG_TEXT_MAX 3072
@@ -435,6 +440,7 @@ struct rt_state
   bool started;
   bool creating; /* written before the process exists, so a crashed create can be cleaned */
   int ns_flags;  /* CLONE_NEW* of the container's namespaces, for exec */
+  json_object *host_mounts; /* [[id, "path"], ...]: mounts it made in the host's namespace */
 };
 
 enum
@@ -463,6 +469,10 @@ int rt_state_pidfd (const struct rt_state *s, int *ret_pidfd, berth_err *err);
  * cgroup). */
 enum rt_status rt_state_status (const struct rt_state *s);
 const char *rt_status_name (enum rt_status st);
+/* Mounts a container without a mount namespace made in the host's: "<id> <path>" (from the
+ * child) appended to *list; removed newest first, each only if it is still that mount. */
+void rt_host_mounts_add (json_object **list, const char *text);
+int rt_host_mounts_remove (json_object *list, berth_err *err);
 /* The state document of the OCI runtime command line. */
 json_object *rt_state_oci_json (const struct rt_state *s, enum rt_status st);
 

@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <linux/magic.h>
 #include <linux/openat2.h>
+#include <inttypes.h>
 #include <sys/mount.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -156,11 +157,40 @@ prepare_target (struct rt_init *init, int rootfd, const char *path, bool is_dir)
   return fd;
 }
 
+/* A container that shares the host's mount namespace makes its mounts there: each one is
+ * reported to the runtime (mount id and host path), which records it and removes it when the
+ * container is deleted. */
+static void
+record_host_mount (struct rt_init *init, int mfd, int target_fd)
+{
+  char link[64], path[PATH_MAX], text[RT_MSG_TEXT_MAX];
+  struct statx stx;
+  ssize_t n;
+
+  if (statx (mfd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0 || !(stx.stx_mask & STATX_MNT_ID))
+    rt_child_fail (init, errno, "statx the new mount");
+  snprintf (link, sizeof link, "/proc/self/fd/%d", target_fd);
+  n = readlink (link, path, sizeof path - 1);
+  if (n < 0)
+    rt_child_fail (init, errno, "readlink `%s`", link);
+  path[n] = '\0';
+  /* After chroot the link is relative to the container's root. A path that does not fit
+     the message cannot be recorded, so it is an error rather than a mount left behind. */
+  if ((size_t)snprintf (text, sizeof text, "%" PRIu64 " %s%.*s", (uint64_t)stx.stx_mnt_id,
+                        init->chrooted ? init->rootfs : "", (int)(sizeof text - 1), path)
+      >= sizeof text)
+    rt_child_fail (init, ENAMETOOLONG, "record the mount on `%s`", path);
+  if (rt_msg_send (init->sync_fd, RT_MSG_MOUNTED, 0, text, -1) < 0)
+    _exit (1);
+}
+
 static void
 attach (struct rt_init *init, int mfd, int target_fd, const char *what)
 {
   if (move_mount (mfd, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
     rt_child_fail (init, errno, "mount %s", what);
+  if (init->shared_mount_ns)
+    record_host_mount (init, mfd, target_fd);
 }
 
 static void
@@ -472,13 +502,17 @@ rt_rootfs_prepare (struct rt_init *init, int *ret_rootfd)
 
   /* Nothing mounted from here on reaches the host: every mount becomes private, or a slave
      when the container asked to keep receiving the host's mounts (slave and shared). The
-     root gets its requested propagation after pivot_root, in a peer group of its own. */
-  if (mount (NULL, "/", NULL, MS_REC | ((wanted & (MS_SLAVE | MS_SHARED)) ? MS_SLAVE : MS_PRIVATE),
-             NULL)
-      < 0)
-    rt_child_fail (init, errno, "set the propagation of /");
-  if (mount (init->rootfs, init->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
-    rt_child_fail (init, errno, "bind the root filesystem `%s`", init->rootfs);
+     root gets its requested propagation after pivot_root, in a peer group of its own. A
+     container in the host's mount namespace changes neither. */
+  if (!init->shared_mount_ns)
+    {
+      if (mount (NULL, "/", NULL,
+                 MS_REC | ((wanted & (MS_SLAVE | MS_SHARED)) ? MS_SLAVE : MS_PRIVATE), NULL)
+          < 0)
+        rt_child_fail (init, errno, "set the propagation of /");
+      if (mount (init->rootfs, init->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+        rt_child_fail (init, errno, "bind the root filesystem `%s`", init->rootfs);
+    }
   rootfd = open (init->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0)
     rt_child_fail (init, errno, "open the root filesystem `%s`", init->rootfs);
@@ -496,6 +530,20 @@ rt_rootfs_pivot (struct rt_init *init, int rootfd)
 {
   if (fchdir (rootfd) < 0)
     rt_child_fail (init, errno, "chdir to the root filesystem");
+  /* pivot_root in the host's mount namespace would move the host's root: a container that
+     asked to share it (no mount namespace in config.json) gets chroot, the only way to give
+     it its own root there. Nothing it does isolates its filesystem: sharing the host's mount
+     namespace means exactly that. */
+  if (init->shared_mount_ns)
+    {
+      if (chroot (".") < 0)
+        rt_child_fail (init, errno, "chroot to `%s`", init->rootfs);
+      if (chdir ("/") < 0)
+        rt_child_fail (init, errno, "chdir /");
+      init->chrooted = true;
+      close (rootfd);
+      return;
+    }
   /* pivot_root(".", "."): the old root ends up stacked on the new one and is detached right
      away; no directory for it is needed in the image. */
   if (syscall (SYS_pivot_root, ".", ".") < 0)

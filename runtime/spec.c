@@ -1057,11 +1057,15 @@ rt_config_parse (json_object *doc, struct rt_config **ret, berth_err *err)
     }
   if (c->process && c->process->terminal && !c->ns[RT_NS_MOUNT].present)
     return path_error (err, "process", "terminal", "a terminal needs a mount namespace");
-  if (!c->ns[RT_NS_MOUNT].present)
-    return path_error (
-        err, "linux", "namespaces",
-        "berth needs a mount namespace: it sets the root filesystem up with pivot_root, "
-        "never chroot, and never in the host's mount namespace");
+  /* Without a mount namespace the container shares the host's: berth chroots it into its
+     root (pivot_root there would move the host's) and records the mounts it makes on the
+     host. What would change the host's own mounts is refused. */
+  if (!c->ns[RT_NS_MOUNT].present && c->root_readonly)
+    return path_error (err, "root", "readonly",
+                       "needs a mount namespace (it would make a mount of the host read-only)");
+  if (!c->ns[RT_NS_MOUNT].present && c->rootfs_propagation)
+    return path_error (err, "linux", "rootfsPropagation",
+                       "needs a mount namespace (it would change the host's propagation)");
 
   *ret = steal_pointer (&c);
   return 0;

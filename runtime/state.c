@@ -6,6 +6,8 @@
 
 #include <dirent.h>
 #include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 
 #define STATE_MAX_LEN (8u << 20)
@@ -120,6 +122,7 @@ rt_state_free (struct rt_state *s)
   free (s->created);
   free (s->cgroup);
   json_object_put (s->annotations);
+  json_object_put (s->host_mounts);
   free (s);
 }
 
@@ -182,6 +185,9 @@ rt_state_read (int dirfd, const char *id, struct rt_state **ret, berth_err *err)
       || bjson_get_int64 (b, "berth", "nsFlags", 0, 0, INT32_MAX, &v, err) < 0)
     goto bad;
   s->ns_flags = (int)v;
+  if (bjson_get (b, "berth", "hostMounts", json_type_array, 0, &ann, err) < 0)
+    goto bad;
+  s->host_mounts = ann ? json_object_get (ann) : NULL;
   *ret = s;
   return 0;
 bad:
@@ -209,6 +215,8 @@ state_to_json (const struct rt_state *s)
   json_object_object_add (b, "started", json_object_new_boolean (s->started));
   json_object_object_add (b, "creating", json_object_new_boolean (s->creating));
   json_object_object_add (b, "nsFlags", json_object_new_int (s->ns_flags));
+  if (s->host_mounts)
+    json_object_object_add (b, "hostMounts", json_object_get (s->host_mounts));
   json_object_object_add (o, "berth", b);
   return o;
 }
@@ -292,4 +300,51 @@ rt_state_oci_json (const struct rt_state *s, enum rt_status st)
   if (s->annotations)
     json_object_object_add (o, "annotations", json_object_get (s->annotations));
   return o;
+}
+
+/* ------------------------------------------------------------------ host mounts */
+
+void
+rt_host_mounts_add (json_object **list, const char *text)
+{
+  const char *sp = strchr (text, ' ');
+  uint64_t id;
+  cleanup_free char *num = sp ? xstrndup (text, (size_t)(sp - text)) : NULL;
+  json_object *e;
+
+  if (num == NULL || berth_parse_uint64 (num, &id) < 0 || sp[1] != '/')
+    return;
+  if (*list == NULL)
+    *list = json_object_new_array ();
+  e = json_object_new_array ();
+  json_object_array_add (e, json_object_new_uint64 (id));
+  json_object_array_add (e, json_object_new_string (sp + 1));
+  json_object_array_add (*list, e);
+}
+
+int
+rt_host_mounts_remove (json_object *list, berth_err *err)
+{
+  int ret = 0;
+  if (list == NULL)
+    return 0;
+  /* Newest first: a later mount can sit on top of an earlier one. */
+  for (size_t i = json_object_array_length (list); i-- > 0;)
+    {
+      json_object *e = json_object_array_get_idx (list, i);
+      uint64_t id = json_object_get_uint64 (json_object_array_get_idx (e, 0));
+      const char *path = json_object_get_string (json_object_array_get_idx (e, 1));
+      struct statx stx;
+
+      if (path == NULL)
+        continue;
+      /* Only the mount we made: the same id still on top at that path. */
+      if (statx (AT_FDCWD, path, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_MNT_ID, &stx) < 0
+          || !(stx.stx_mask & STATX_MNT_ID) || stx.stx_mnt_id != id)
+        continue;
+      if (umount2 (path, MNT_DETACH | UMOUNT_NOFOLLOW) < 0 && errno != EINVAL && errno != ENOENT
+          && ret == 0)
+        ret = berth_err_set (err, errno, "unmount `%s`", path);
+    }
+  return ret;
 }

@@ -41,4 +41,20 @@ b=$(mkbundle misc '.domainname="berth.example" | .linux.sysctl={"net.ipv4.ip_for
 out=$(cd "$b" && rt run "m-$ID_PREFIX" </dev/null 2>&1 | tr '\n' ' ') || true
 expect_eq "domainname, namespaced sysctls, oomScoreAdj, LINUX32, SCHED_BATCH nice 5" "berth.example 1 4096 500 i686 5 3 " "$out"
 check "... and the host's kernel.shmmax is untouched" test "$(cat /proc/sys/kernel/shmmax)" != 4096
+# No mount namespace: the container shares the host's; it gets its root with chroot (pivot_root
+# would move the host's), its mounts are made on the host and removed again by delete.
+b=$(mkbundle shared '.linux.namespaces=[{"type":"pid"}] | del(.hostname) | .root.readonly=false
+  | .process.args=["/bin/sh","-c","readlink /proc/self/ns/mnt; test -x /bin/busybox && echo busybox-root; sleep 1000"]')
+id=sh-$ID_PREFIX
+(cd "$b" && rt create "$id" </dev/null >"$WORK/shared.out" 2>&1)
+check "without a mount namespace the container's mounts are on the host" grep -q " $ROOTFS/proc " /proc/self/mountinfo
+rt start "$id"
+expect_eq "exec enters the chroot too" busybox-root "$(rt exec "$id" /bin/sh -c 'test -x /bin/busybox && echo busybox-root' </dev/null)"
+rt delete --force "$id"
+expect_eq "the container shared the host's mount namespace, in its own root" "$(readlink /proc/self/ns/mnt) busybox-root" "$(head -2 "$WORK/shared.out" | tr '\n' ' ' | sed 's/ $//')"
+expect_eq "delete removes every mount it made on the host" "" "$(grep -F " $ROOTFS/" /proc/self/mountinfo || true)"
+# A create that fails after its first mounts leaves none of them.
+b=$(mkbundle shared-bad '.linux.namespaces=[] | del(.hostname) | .root.readonly=false | .process.args=["/nonexistent"]')
+! (cd "$b" && rt create "shb-$ID_PREFIX" </dev/null >/dev/null 2>&1)
+expect_eq "a failed create removes the mounts it made on the host" "" "$(grep -F " $ROOTFS/" /proc/self/mountinfo || true)"
 finish
