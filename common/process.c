@@ -3,6 +3,7 @@
 
 #include <spawn.h>
 #include <sys/socket.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -207,23 +208,57 @@ berth_recv_fd (int sock, int *ret_fd, void *buf, size_t len, size_t *ret_len, be
 
 /* ------------------------------------------------------------------ JSON messages */
 
+/* The body of a message too long for a datagram, in a sealed memfd. */
+static int
+msg_memfd (const char *text, size_t len, berth_err *err)
+{
+  int fd = (int) syscall (SYS_memfd_create, "berth-message", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  int r;
+  if (fd < 0)
+    return berth_err_set (err, errno, "memfd_create");
+  r = berth_write_all (fd, text, len);
+  if (r < 0 || fcntl (fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0)
+    {
+      int e = r < 0 ? -r : errno;
+      close (fd);
+      return berth_err_set (err, e, "write a large message to a memfd");
+    }
+  return fd;
+}
+
 int
 berth_msg_send (int sock, json_object *msg, const int *fds, size_t n_fds, berth_err *err)
 {
   const char *text = bjson_to_string (msg);
   size_t len = strlen (text);
-  struct iovec iov = { .iov_base = (void *) text, .iov_len = len };
+  char envelope[64];
+  int all_fds[BERTH_MSG_MAX_FDS + 1];
+  cleanup_close int big = -1;
+  struct iovec iov;
   union
   {
-    char buf[CMSG_SPACE (sizeof (int) * BERTH_MSG_MAX_FDS)];
+    char buf[CMSG_SPACE (sizeof (int) * (BERTH_MSG_MAX_FDS + 1))];
     struct cmsghdr align;
   } u;
   struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
 
-  if (len > BERTH_MSG_MAX)
-    return berth_err_set (err, EMSGSIZE, "message of %zu bytes exceeds %d", len, BERTH_MSG_MAX);
   if (n_fds > BERTH_MSG_MAX_FDS)
     return berth_err_set (err, EINVAL, "%zu fds exceed %d", n_fds, BERTH_MSG_MAX_FDS);
+  if (len > BERTH_MSG_MAX_LARGE)
+    return berth_err_set (err, EMSGSIZE, "message of %zu bytes exceeds %u", len, BERTH_MSG_MAX_LARGE);
+  memcpy (all_fds, fds, n_fds * sizeof (int));
+  if (len > BERTH_MSG_MAX)
+    {
+      big = msg_memfd (text, len, err);
+      if (big < 0)
+        return big;
+      snprintf (envelope, sizeof envelope, "{\"$memfd\":%zu}", len);
+      text = envelope;
+      len = strlen (envelope);
+      all_fds[n_fds++] = big;
+    }
+  iov.iov_base = (void *) text;
+  iov.iov_len = len;
   if (n_fds > 0)
     {
       struct cmsghdr *cmsg;
@@ -234,7 +269,7 @@ berth_msg_send (int sock, json_object *msg, const int *fds, size_t n_fds, berth_
       cmsg->cmsg_level = SOL_SOCKET;
       cmsg->cmsg_type = SCM_RIGHTS;
       cmsg->cmsg_len = CMSG_LEN (sizeof (int) * n_fds);
-      memcpy (CMSG_DATA (cmsg), fds, sizeof (int) * n_fds);
+      memcpy (CMSG_DATA (cmsg), all_fds, sizeof (int) * n_fds);
     }
   for (;;)
     {
@@ -253,13 +288,14 @@ berth_msg_recv (int sock, json_object **ret, int *ret_fds, size_t *ret_n_fds, be
   cleanup_free char *buf = xmalloc (BERTH_MSG_MAX + 1);
   union
   {
-    char buf[CMSG_SPACE (sizeof (int) * BERTH_MSG_MAX_FDS)];
+    char buf[CMSG_SPACE (sizeof (int) * (BERTH_MSG_MAX_FDS + 1))];
     struct cmsghdr align;
   } u;
   struct iovec iov = { .iov_base = buf, .iov_len = BERTH_MSG_MAX + 1 };
   struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
                       .msg_controllen = sizeof u.buf };
-  json_object *o = NULL;
+  int got[BERTH_MSG_MAX_FDS + 1];
+  json_object *o = NULL, *big = NULL;
   size_t n_fds = 0;
   ssize_t n;
 
@@ -277,19 +313,57 @@ berth_msg_recv (int sock, json_object **ret, int *ret_fds, size_t *ret_n_fds, be
           {
             int f;
             memcpy (&f, CMSG_DATA (cmsg) + i * sizeof (int), sizeof f);
-            if (n_fds < BERTH_MSG_MAX_FDS)
-              ret_fds[n_fds++] = f;
+            if (n_fds < ARRAY_SIZE (got))
+              got[n_fds++] = f;
             else
               close (f);
           }
       }
-  *ret_n_fds = n_fds;
+  /* hand the fds over first: on every error below they are the caller's to close */
+  for (size_t i = 0; i < n_fds && i < BERTH_MSG_MAX_FDS; i++)
+    ret_fds[i] = got[i];
+  *ret_n_fds = n_fds < BERTH_MSG_MAX_FDS ? n_fds : BERTH_MSG_MAX_FDS;
   if (n == 0)
-    return 0;
+    {
+      if (n_fds > BERTH_MSG_MAX_FDS)
+        close (got[BERTH_MSG_MAX_FDS]);
+      return 0;
+    }
   if ((size_t) n > BERTH_MSG_MAX || (m.msg_flags & MSG_TRUNC))
-    return berth_err_set (err, EMSGSIZE, "message larger than %d bytes", BERTH_MSG_MAX);
+    {
+      if (n_fds > BERTH_MSG_MAX_FDS)
+        close (got[BERTH_MSG_MAX_FDS]);
+      return berth_err_set (err, EMSGSIZE, "message larger than %d bytes", BERTH_MSG_MAX);
+    }
   if (bjson_parse (buf, (size_t) n, "message", &o, err) < 0)
-    return -EINVAL;
+    {
+      if (n_fds > BERTH_MSG_MAX_FDS)
+        close (got[BERTH_MSG_MAX_FDS]);
+      return -EINVAL;
+    }
+  if (json_object_is_type (o, json_type_object) && json_object_object_get_ex (o, "$memfd", &big))
+    {
+      /* the message is in the last fd */
+      cleanup_close int mfd = -1;
+      cleanup_free char *text = NULL;
+      size_t len = 0;
+      int r;
+      json_object_put (o);
+      o = NULL;
+      if (n_fds == 0)
+        return berth_err_set (err, EBADMSG, "message: a memfd envelope without its fd");
+      mfd = got[n_fds - 1];
+      if (n_fds - 1 < *ret_n_fds)
+        *ret_n_fds = n_fds - 1;
+      /* the sender wrote it: the shared file offset is at its end */
+      if (lseek (mfd, 0, SEEK_SET) < 0)
+        return berth_err_set (err, errno, "message: seek its memfd");
+      r = berth_read_fd (mfd, BERTH_MSG_MAX_LARGE, &text, &len, err);
+      if (r < 0 || bjson_parse (text, len, "message", &o, err) < 0)
+        return -EINVAL;
+    }
+  else if (n_fds > BERTH_MSG_MAX_FDS)
+    close (got[BERTH_MSG_MAX_FDS]);
   if (!json_object_is_type (o, json_type_object))
     {
       json_object_put (o);

@@ -35,10 +35,14 @@ int berth_wait_status_to_exit_code (int status);
 int berth_send_fd (int sock, int fd, const void *data, size_t len, berth_err *err);
 int berth_recv_fd (int sock, int *ret_fd, void *buf, size_t len, size_t *ret_len, berth_err *err);
 
-/* JSON messages over a SOCK_SEQPACKET unix socket: one object per message, up to
- * BERTH_MSG_MAX bytes, with up to BERTH_MSG_MAX_FDS descriptors attached (SCM_RIGHTS).
- * Used between berthd and its shims, and by the local API. */
+/* JSON messages over a SOCK_SEQPACKET unix socket: one object per message, with up to
+ * BERTH_MSG_MAX_FDS descriptors attached (SCM_RIGHTS). Used between berthd and its shims,
+ * and by the local API. A message longer than BERTH_MSG_MAX travels in a sealed memfd
+ * passed along with the message (a datagram must fit the socket buffer, ~200 KiB, and a
+ * list of a thousand tasks does not); berth_msg_recv gives it back transparently, up to
+ * BERTH_MSG_MAX_LARGE bytes. */
 #define BERTH_MSG_MAX 65536
+#define BERTH_MSG_MAX_LARGE (64u << 20)
 #define BERTH_MSG_MAX_FDS 3
 
 /* Non-blocking send (MSG_DONTWAIT): -EAGAIN when the peer's queue is full. */

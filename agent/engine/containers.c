@@ -293,6 +293,7 @@ ctr_create (struct ctr *c)
   c->busy = true;
   c->has_exit = false;
   c->oom = false;
+  c->starting = false;
   c->stop_sent = c->kill_sent = false;
   op_timer_arm (c);
   if (shimconn_call (t->shim, "create", args, NULL, 0, on_created, c, &err) < 0)
@@ -342,6 +343,7 @@ ctr_start (struct ctr *c)
   json_object *args = json_object_new_object ();
   json_object_object_add (args, "container", json_object_new_string (c->name));
   c->busy = true;
+  c->starting = true;
   op_timer_arm (c);
   if (shimconn_call (t->shim, "start", args, NULL, 0, on_started, c, &err) < 0)
     {
@@ -558,7 +560,7 @@ ctr_on_exit (struct ctr *c, json_object *ev)
     return; /* already known (replayed after a reconnect) */
   /* the waiting init of a container that was created but never started (killed by the
    * delete of a stopping task): the container did not run, so it has no exit code */
-  if (c->known < CTR_RUNNING && c->started_at_ns == 0 && !c->busy)
+  if (c->known < CTR_RUNNING && !c->starting)
     return;
   ctr_exited (c, code);
 }
@@ -585,9 +587,14 @@ ctr_on_shim_state (struct ctr *c, json_object *st)
     {
       int32_t code = 255;
       bjson_get_int32 (st, "", "exit_code", 0, &code, NULL);
-      if (c->known < CTR_RUNNING)
-        c->known = CTR_RUNNING;
-      ctr_exited (c, code);
+      if (!json_object_object_get_ex (st, "started_at", NULL))
+        c->known = CTR_STOPPED; /* its waiting init died before a start: it never ran */
+      else
+        {
+          if (c->known < CTR_RUNNING)
+            c->known = CTR_RUNNING;
+          ctr_exited (c, code);
+        }
     }
   if (c->created)
     ctr_open_cgroup (c);

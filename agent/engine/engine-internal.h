@@ -134,6 +134,7 @@ struct ctr
   char *cgroup_path; /* cgroups_path(), persisted */
   /* an operation is in flight (pull, create, start, delete): the step does not repeat it */
   bool busy;
+  bool starting; /* a start was asked of the shim: an exit from now on is the container's */
   bool created; /* exists in the runtime (create succeeded, delete not yet) */
   pid_t pid;    /* its init, as the host sees it */
 };

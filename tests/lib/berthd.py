@@ -68,6 +68,7 @@ class Berthd:
             for k, v in cfg.items():
                 f.write("%s=%s\n" % (k, v))
         self.proc = None
+        self.seen = set()  # every task id this instance showed: its leftovers are ours to find
         self.log_path = os.path.join(self.root, "berthd.log")
         self.env = dict(os.environ, BERTH_API_SOCKET=self.api,
                         BERTH_IMAGE_ROOT=os.path.join(self.data, "images"))
@@ -131,7 +132,9 @@ class Berthd:
         return p
 
     def ps(self, all=True):
-        return json.loads(self.cli("ps", "--json", *(["-a"] if all else [])).stdout)
+        tasks = json.loads(self.cli("ps", "--json", *(["-a"] if all else [])).stdout)
+        self.seen.update(t["task_id"] for t in tasks)
+        return tasks
 
     def task(self, task_id):
         for t in self.ps():
@@ -157,7 +160,9 @@ class Berthd:
         path = os.path.join(self.root, "def-%d.json" % int(time.monotonic() * 1e6))
         with open(path, "w") as f:
             json.dump(definition, f)
-        return self.cli("run", path).stdout.strip()
+        tid = self.cli("run", path).stdout.strip()
+        self.seen.add(tid)
+        return tid
 
     def import_image(self, layout, name):
         return self.cli("image", "import", "--name", name, layout)

@@ -22,8 +22,9 @@ def snapshot(b):
             c = c[5:] if c.startswith("name=") else c
             base = "/sys/fs/cgroup/%s%s/berth" % (c or "unified", path.rstrip("/"))
             if os.path.isdir(base):
+                # only this instance's tasks: other berthds (tests running beside) have theirs
                 s["cgroups"] += ["%s:%s" % (c, d) for d in os.listdir(base)
-                                 if d.startswith("task-") and os.path.isdir(os.path.join(base, d))]
+                                 if d.startswith("task-") and d[5:] in b.seen and os.path.isdir(os.path.join(base, d))]
     s["cgroups"].sort()
     return s
 

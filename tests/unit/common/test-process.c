@@ -99,3 +99,43 @@ Test (process, fd_passing)
   close (sv[0]);
   close (sv[1]);
 }
+
+Test (process, messages_small_large_and_with_fds)
+{
+  cleanup_err berth_err err = NULL;
+  int sv[2], p[2], fds[3];
+  size_t n_fds;
+  json_object *small = json_object_new_object (), *large = json_object_new_object (), *got = NULL;
+  char *blob = xmalloc (300000 + 1);
+  memset (blob, 'x', 300000);
+  blob[300000] = '\0';
+  json_object_object_add (small, "op", json_object_new_string ("ping"));
+  json_object_object_add (large, "blob", json_object_new_string (blob));
+  cr_assert_eq (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+  cr_assert_eq (pipe2 (p, O_CLOEXEC), 0);
+
+  cr_assert_eq (berth_msg_send (sv[0], small, &p[1], 1, &err), 0, "%s", berth_err_msg (&err));
+  cr_assert_eq (berth_msg_recv (sv[1], &got, fds, &n_fds, &err), 1);
+  cr_assert_eq (n_fds, 1);
+  cr_assert_str_eq (json_object_get_string (json_object_object_get (got, "op")), "ping");
+  close (fds[0]);
+  json_object_put (got);
+
+  /* 300 KB does not fit a datagram: it travels in a memfd, with the caller's fd beside it */
+  cr_assert_eq (berth_msg_send (sv[0], large, &p[1], 1, &err), 0, "%s", berth_err_msg (&err));
+  cr_assert_eq (berth_msg_recv (sv[1], &got, fds, &n_fds, &err), 1, "%s", berth_err_msg (&err));
+  cr_assert_eq (n_fds, 1, "the memfd is not handed to the caller");
+  cr_assert_eq (strlen (json_object_get_string (json_object_object_get (got, "blob"))), 300000);
+  cr_assert_eq (write (fds[0], "z", 1), 1);
+  close (fds[0]);
+  json_object_put (got);
+
+  close (sv[0]);
+  cr_assert_eq (berth_msg_recv (sv[1], &got, fds, &n_fds, &err), 0, "EOF");
+  close (sv[1]);
+  close (p[0]);
+  close (p[1]);
+  json_object_put (small);
+  json_object_put (large);
+  free (blob);
+}
