@@ -560,4 +560,6 @@ berth_config_imagecache (const struct berth_config *cfg, struct imagecache_confi
   ret->gc.high_watermark = (unsigned)cfg->image_gc_high_watermark;
   ret->gc.low_watermark = (unsigned)cfg->image_gc_low_watermark;
   ret->gc.min_age_ns = cfg->image_gc_min_age;
+  free (ret->platform);
+  ret->platform = *cfg->image_platform ? xstrdup (cfg->image_platform) : NULL;
 }

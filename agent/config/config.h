@@ -148,7 +148,11 @@ enum berth_config_type
   X (IMAGE_GC_LOW_WATERMARK, UINT, image_gc_low_watermark, "80", "0-100",                          \
      "percent image GC frees down to")                                                             \
   X (IMAGE_GC_MIN_AGE, DURATION, image_gc_min_age, "2m", NULL,                                     \
-     "an image unused for less than this is never collected")
+     "an image unused for less than this is never collected")                                      \
+  X (IMAGE_GC_INTERVAL, DURATION, image_gc_interval, "5m", NULL,                                   \
+     "how often berthd runs image GC by watermark (and syncs unpacked layers); 0 never")           \
+  X (IMAGE_PLATFORM, STRING, image_platform, "", NULL,                                             \
+     "os/arch[/variant] picked from multi-platform images (empty: this host's)")
 
 #define BERTH_CONFIG_FIELD(key, type, field, def, arg, doc) BERTH_CONFIG_CTYPE_##type field;
 

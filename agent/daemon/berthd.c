@@ -323,6 +323,7 @@ main (int argc, char **argv)
       .default_stop_timeout_ns = d.cfg->container_stop_timeout,
       .container_start_timeout_ns = d.cfg->container_start_timeout,
       .workers = 4,
+      .image_gc_interval_ns = d.cfg->image_gc_interval,
       .ready = on_ready,
       .ready_data = &d,
     };
@@ -370,7 +371,16 @@ out:
   netns_config_free (&d.net_cfg);
   cgroups_manager_free (d.cgroups);
   if (d.images)
-    imagecache_store_close (d.images);
+    {
+      /* unpacked layers were written without fsync: flush them before going away */
+      berth_err serr = NULL;
+      if (imagecache_store_sync (d.images, &serr) < 0)
+        {
+          log_warning ("image store sync: %s", berth_err_msg (&serr));
+          berth_err_free (&serr);
+        }
+      imagecache_store_close (d.images);
+    }
   berth_loop_free (d.loop);
   berth_config_free (d.cfg);
   if (d.lock_fd >= 0)

@@ -257,6 +257,8 @@ struct engine
   char *hostname;
   char *boot_id;
   json_object *generations; /* data_dir/sources.json: last persisted generation per source */
+  struct berth_loop_source *gc_timer;
+  bool gc_running;
 };
 
 /* engine.c */

@@ -1032,6 +1032,58 @@ engine_source_register (struct engine *e, const char *source, bool has_outbox_co
     s->reported = true;
 }
 
+/* ------------------------------------------------------------------ image GC */
+
+struct gc_job
+{
+  struct engine *e;
+  struct imagecache_gc_report report;
+  berth_err err;
+  int r;
+};
+
+static void
+gc_run (void *arg)
+{
+  struct gc_job *j = arg;
+  struct imagecache_gc_options o = { .mode = IMAGECACHE_GC_WATERMARK };
+  /* layers are unpacked without fsync; syncing now makes them survive an unclean reboot */
+  j->r = imagecache_store_sync (j->e->o.images, &j->err);
+  if (j->r == 0)
+    j->r = imagecache_gc (j->e->o.images, &o, &j->report, &j->err);
+}
+
+static void
+gc_done (void *arg)
+{
+  struct gc_job *j = arg;
+  struct engine *e = j->e;
+  e->gc_running = false;
+  if (j->r < 0)
+    log_warning ("image GC: %s", berth_err_msg (&j->err));
+  else if (j->report.bytes_freed || strv_len (j->report.images_removed))
+    log_info ("image GC: removed %zu image(s), %" PRIu64 " bytes; the store's filesystem is %u%% used",
+              strv_len (j->report.images_removed), j->report.bytes_freed, j->report.disk_used_after);
+  imagecache_gc_report_clear (&j->report);
+  berth_err_free (&j->err);
+  free (j);
+}
+
+static int
+on_gc_timer (struct berth_loop_source *src, uint64_t now, void *data)
+{
+  struct engine *e = data;
+  if (!e->gc_running && e->sources_ready && e->o.images)
+    {
+      struct gc_job *j = xzalloc (sizeof *j);
+      j->e = e;
+      e->gc_running = true;
+      workers_submit (e->workers, gc_run, gc_done, j);
+    }
+  berth_loop_timer_set (src, now + e->o.image_gc_interval_ns);
+  return 0;
+}
+
 /* Once recovery is done and every source has reported: stop what no source wants, collect
  * what no task holds, and tell systemd we are ready. */
 void
@@ -1051,6 +1103,8 @@ engine_check_sources_ready (struct engine *e)
   recover_collect (e);
   for (struct task *t = e->tasks; t; t = t->next)
     task_schedule_step (t);
+  if (e->o.image_gc_interval_ns && e->o.images && e->gc_timer == NULL)
+    berth_loop_add_timer (e->loop, berth_now_ns () + e->o.image_gc_interval_ns, on_gc_timer, e, &e->gc_timer, NULL);
   if (e->o.ready && !e->ready_called)
     {
       e->ready_called = true;
@@ -1152,6 +1206,7 @@ engine_free (struct engine *e)
 {
   if (e == NULL)
     return;
+  berth_loop_remove (e->gc_timer);
   workers_free (e->workers);
   while (e->tasks)
     {

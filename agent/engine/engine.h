@@ -44,6 +44,9 @@ struct engine_options
   /* stopped tasks are kept this long, then removed */
   uint64_t task_retention_ns;
   unsigned workers; /* threads for pulls, mounts and network setup */
+  /* image GC by watermark and a sync of unpacked layers, this often (0: never); never
+   * before every source has reported */
+  uint64_t image_gc_interval_ns;
   /* Called when the engine has recovered and every source has reported (kubelet's
    * sources-ready): berthd reports READY to systemd. */
   void (*ready) (void *data);
