@@ -26,9 +26,13 @@ class CliError(Exception):
 
 
 class Berthd:
+    count = 0  # instances made by this process: each gets its own bridge, pool and table
+
     def __init__(self, name, net_index=None, extra_config=None):
         self.name = name
         pid = os.getpid()
+        Berthd.count += 1
+        n = Berthd.count
         # sockets need short paths: everything lives under /run/bt-<pid>-<name>
         self.root = tempfile.mkdtemp(prefix="bt%d-%s." % (pid % 100000, name[:8]), dir="/run")
         self.data = os.path.join(self.root, "data")
@@ -38,10 +42,11 @@ class Berthd:
         self.api = os.path.join(self.run, "api.sock")
         for d in (self.data, self.run, self.logs, self.tasks_dir):
             os.makedirs(d, exist_ok=True)
-        idx = net_index if net_index is not None else (pid % 200) + 20
-        self.bridge = "bt%d" % (pid % 100000)
-        self.subnet = "10.%d.%d.0/24" % (200 + (idx // 250) % 50, idx % 250)
-        self.nft_table = "bt%d" % (pid % 100000)
+        idx = net_index if net_index is not None else ((pid * 7 + n) % 12000)
+        # "bt" + up to 5 digits of the pid + the instance number: at most 15 characters
+        self.bridge = "bt%d%d" % (pid % 100000, n % 10)
+        self.subnet = "10.%d.%d.0/24" % (200 + (idx // 250) % 48, idx % 250)
+        self.nft_table = self.bridge
         self.config = os.path.join(self.root, "berthd.conf")
         cfg = {
             "DATA_DIR": self.data,
@@ -57,7 +62,7 @@ class Berthd:
             "NET_BRIDGE": self.bridge,
             "NET_POOLS": self.subnet,
             "NET_NFT_TABLE": self.nft_table,
-            "NET_NAME": "bt%d" % (pid % 100000),
+            "NET_NAME": self.bridge,
             "NET_NETNS_DIR": os.path.join(self.run, "netns"),
             "NET_FILES_DIR": os.path.join(self.run, "network"),
             "NET_STATE_DIR": os.path.join(self.data, "ipam"),

@@ -4,6 +4,8 @@ events, stop in reverse dependency order, rm — and what the containers see: th
 eth0, a default route, DNS files, the hostname, the other container over localhost."""
 import json
 import os
+import pty
+import select
 import subprocess
 import time
 import urllib.request
@@ -54,6 +56,39 @@ def main(berthd):
         body = str(e)
     check("hello-from-web" in body, "the host reaches the task on its own address", body)
 
+    # an interactive shell on a terminal (berth exec -it): the CLI relays a pty
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(b.env and os.path.join(os.environ["BERTH_BUILD_DIR"], "agent", "cli", "berth"),
+                  ["berth", "exec", "-it", tid, "sh"], b.env)
+    out = b""
+    os.write(fd, b"tty -s && echo on-a-tty; echo $((6*7)); exit 3\n")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        r, _, _ = select.select([fd], [], [], 0.5)
+        if not r:
+            continue
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    check(b"on-a-tty" in out and b"42" in out, "berth exec -it: a shell on a terminal", out[-300:])
+    check(os.WIFEXITED(status) and os.WEXITSTATUS(status) == 3, "berth exec -it passes the exit code", status)
+
+    # stats from the containers' cgroups
+    st = json.loads(b.cli("stats", tid).stdout)
+    web_stats = [x for x in st if x["container"] == "web"]
+    check(web_stats and web_stats[0]["memory"]["current"] > 0 and web_stats[0]["pids"]["current"] >= 1,
+          "berth stats: memory and pids of the container", st)
+
+    # berth logs -f follows new lines and ends when the task stops
+    follower = subprocess.Popen([os.path.join(os.environ["BERTH_BUILD_DIR"], "agent", "cli", "berth"), "logs", "-f",
+                                 tid, "side"], stdout=subprocess.PIPE, text=True, env=b.env)
+
     # logs
     ok = wait_until(lambda: "hello-from-web" in b.cli("logs", tid, "side").stdout, 20)
     check(ok, "the sidecar reached the web container over localhost (berth logs)")
@@ -70,6 +105,14 @@ def main(berthd):
     fs, fw = ctr(insp, "side")["finished_at"], ctr(insp, "web")["finished_at"]
     check(fs <= fw, "reverse dependency order: side stopped before web", "%s %s" % (fs, fw))
     check("side got TERM" in b.cli("logs", tid, "side").stdout, "the stop signal reached the container first")
+    try:
+        followed, _ = follower.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        follower.kill()
+        followed, _ = follower.communicate()
+        check(False, "berth logs -f ends when the task stops")
+    check("side got TERM" in followed and followed.count("hello-from-web") >= 2,
+          "berth logs -f followed the container's output to its end", followed[-300:])
     check(ctr(t, "side")["exit_code"] == 0, "side exited 0 on SIGTERM", dump(t))
 
     events.terminate()
@@ -83,6 +126,14 @@ def main(berthd):
     b.cli("rm", tid)
     check(b.task(tid) is None, "berth rm forgets the task")
     check(not os.path.exists(os.path.join(b.logs, tid)), "and removes its logs")
+
+    # a stopped task is removed by itself after STOPPED_TASK_RETENTION
+    r = berthd("retain", extra_config={"STOPPED_TASK_RETENTION": "2s"})
+    tid = r.run_task(taskdef("short", container("main", ["/bin/sh", "-c", "echo bye"])))
+    r.wait_status(tid, "STOPPED", 60)
+    check(wait_until(lambda: r.task(tid) is None, 20), "a stopped task is removed after its retention time")
+    check(not os.path.exists(os.path.join(r.logs, tid)) and not os.path.exists(os.path.join(r.data, "tasks", tid)),
+          "with its logs and state")
 
 
 if __name__ == "__main__":
