@@ -206,6 +206,12 @@ runtime_exec (const struct runtime_context *ctx, const char *id,
   if ((r = exec_process_json (x.c, o, &pj, err)) < 0
       || (r = rt_process_parse (pj, "process", &x.p, err)) < 0)
     goto out;
+  /* Ignored for a container's first process (runtime-spec), but it means something here. */
+  if (json_object_object_get_ex (pj, "execCPUAffinity", NULL))
+    {
+      r = berth_err_set (err, 0, "process.execCPUAffinity: not supported by berth");
+      goto out;
+    }
   if (x.p->terminal && !o->console_socket && o->detach)
     {
       r = berth_err_set (err, 0, "--tty with --detach needs --console-socket");
