@@ -550,6 +550,7 @@ class FakeEndpoint:
                 if p.endswith("/heartbeat"):
                     with owner.lock:
                         owner.heartbeats.append(body)
+                        owner.lock.notify_all()
                     return self.reply(200, json.dumps({"protocol": 1, "poll": owner.poll}).encode())
                 return self.reply(404, b'{"protocol":1,"error":{"code":"NotFound","message":"no such path"}}')
 

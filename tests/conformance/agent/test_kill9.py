@@ -85,6 +85,25 @@ def main(ctx):
         elif g < acked:
             bad.append("registered with %d after %d was acknowledged" % (g, acked))
     check(not bad, "a restarted node registers with at least every generation it acknowledged", bad or ep.timeline)
+    reg = ep.registers[-1]
+    attrs = reg.get("attributes", {})
+    check(reg.get("protocol") == 1 and reg.get("resources", {}).get("cpu") == 1024 * os.cpu_count()
+          and reg["resources"].get("memory_mib", 0) > 0 and attrs.get("os") == "linux"
+          and attrs.get("arch") == os.uname().machine and "awsvpc" in attrs.get("network_modes", [])
+          and reg.get("agent_version") and reg.get("boot_id"),
+          "register: protocol 1, 1024 CPU units per core, memory, attributes, agent version, boot id", dump(reg))
+    hb = [h for h in ep.heartbeats if any(t.get("task_id") == ids["changes"] and t.get("status") == "RUNNING"
+                                          for t in h.get("tasks", []))]
+    if not hb:
+        with ep.lock:
+            ep.lock.wait_for(lambda: any(any(t.get("task_id") == ids["changes"] for t in h.get("tasks", []))
+                                         for h in ep.heartbeats), timeout=30)
+        hb = [h for h in ep.heartbeats if any(t.get("task_id") == ids["changes"] for t in h.get("tasks", []))]
+    h = hb[-1] if hb else {}
+    check(hb and h.get("free", {}).get("cpu", -1) >= 0 and h["free"].get("memory_mib", 0) > 0
+          and {t["task_id"] for t in h["tasks"]} >= set(ids.values()) and "pending" in h.get("outbox", {})
+          and h.get("generation", 0) >= 1,
+          "heartbeat: free resources, the running set, outbox counters, generation", dump(h))
     by_seq = {c["seq"]: c for c in ep.changes}
     check(all(by_seq.get(d["seq"]) == d for d in ep.duplicates),
           "changes sent again carry the same seq and content (%d re-sent)" % len(ep.duplicates),
