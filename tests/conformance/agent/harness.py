@@ -196,7 +196,7 @@ def verify_changes(records, what, final=None):
                     problems.append(where + ": container keys %s" % sorted(set(c.keys()) ^ CONTAINER_KEYS))
                 elif c["status"] not in CONTAINER_ORDER or c["health"] not in ("UNKNOWN", "HEALTHY", "UNHEALTHY"):
                     problems.append(where + ": container %s status %r health %r" % (c["name"], c["status"], c["health"]))
-                elif (c["status"] == "STOPPED") != (c["exit_code"] is not None) and c["status"] != "STOPPED":
+                elif c["status"] != "STOPPED" and c["exit_code"] is not None:
                     problems.append(where + ": container %s has an exit code before it stopped" % c["name"])
             if prev is not None:
                 if TASK_ORDER.index(ch["status"]) < TASK_ORDER.index(prev["status"]):

@@ -15,7 +15,7 @@ import json
 import threading
 import time
 
-from harness import (build_path, check, container, ctr, dump, note, run, taskdef, verify_changes,
+from harness import (build_path, check, container, dump, note, run, taskdef, verify_changes,
                      wait_until)
 import subprocess
 

@@ -12,7 +12,6 @@
    endpoint is back, every change the node made (as `berth events` showed them on the
    node) reaches the endpoint, none lost, none reordered, none changed, each once."""
 import json
-import os
 import subprocess
 import threading
 import time

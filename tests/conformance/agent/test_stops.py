@@ -17,8 +17,7 @@ hears it. Several tasks assigned at once through berth-endpoint:
              endpoint in reverse order, stop signal first (exit 0 on TERM), SIGKILL after
              stopTimeout (137); UserInitiated
 and every task's changes checked against the protocol's rules."""
-from harness import (check, container, ctr, dump, first_index, known_failure, note, run, taskdef,
-                     verify_changes)
+from harness import check, container, ctr, dump, first_index, run, taskdef, verify_changes
 
 
 def health(cmd, retries=1):
