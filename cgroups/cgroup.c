@@ -302,7 +302,9 @@ make_path (struct cgroups_manager *m, size_t i, const char *path, struct create_
   cleanup_close int cur = -1;
   char *save = NULL;
   size_t done = 0, root_depth = 0;
-  bool cpuset = cg_hier_has (h, "cpuset");
+  /* Seeding is for v1 cpusets only: a v2 cpuset inherits its parent's effective set, and the
+     v2 root has no cpuset.cpus to copy (a second cgroup below a fresh root failed on it). */
+  bool cpuset = !h->unified && cg_hier_has (h, "cpuset");
   cleanup_free char *walked = xstrdup (strcmp (h->mount_root, "/") == 0 ? "" : h->mount_root);
 
   if (rel == NULL || root_rel == NULL)
