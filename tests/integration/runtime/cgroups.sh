@@ -58,4 +58,16 @@ for _ in $(seq 100); do [ "$(status_of "$id")" = stopped ] && break; sleep 0.05;
 expect_eq "kill --all stops every process" "stopped 0" "$(status_of "$id") $(rt ps "$id" 2>/dev/null | tail -n +2 | wc -l)"
 rt delete "$id"
 expect_eq "delete removes the cgroup in every hierarchy" "" "$(cgroup_dirs_of "$id")"
+
+# events without --stats: a stats event every interval, an oom event, and the end of the
+# stream when the container's cgroup empties.
+be=$(mkbundle events '.linux.resources.memory={"limit":33554432,"swap":33554432}
+  | .process.args=["/bin/sh","-c","sleep 1.5; dd if=/dev/zero of=/dev/null bs=64M count=1 2>/dev/null; sleep 1"]')
+id=ev-$ID_PREFIX
+(cd "$be" && rt run --detach "$id" </dev/null >/dev/null 2>&1)
+timeout 60 "$RT_BIN" --root "$STATE" events --interval 500ms "$id" >"$WORK/events.out" || true
+check "events: stats every interval" test "$(grep -c '"type":"stats"' "$WORK/events.out")" -ge 2
+check "events: the OOM kill" grep -q '"type":"oom"' "$WORK/events.out"
+ok "events: the stream ends when the container stops"
+rt delete "$id"
 finish

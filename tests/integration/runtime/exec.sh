@@ -68,4 +68,10 @@ rt exec --tty --console-socket "$sock" "$id" /bin/sh -c 'test -t 1 && echo exec-
 wait $cpid || true
 expect_eq "exec --tty --console-socket: a terminal, and the exit code" "exec-tty 3" "$(tr -d '\r\n' <"$WORK/tty2.out") $rc"
 rt delete --force "$id"
+
+# run in the foreground with a terminal and no console socket: the runtime relays it.
+br=$(mkbundle relay '.process.terminal=true | .process.args=["/bin/sh","-c","test -t 0 && echo relayed-tty; exit 5"]')
+rc=0
+out=$(cd "$br" && rt run "relay-$ID_PREFIX" </dev/null 2>&1 | tr -d '\r') || rc=$?
+expect_eq "run relays a terminal on its own stdio, and the exit code" "relayed-tty 5" "$out $rc"
 finish
