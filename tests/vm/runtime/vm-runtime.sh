@@ -19,4 +19,7 @@ mk oom '.linux.resources.memory={"limit":33554432,"swap":0} | .process.args=["/b
 mk devices '.process.args=["/bin/sh","-c","mknod /dev/berth-sda b 8 0 && (head -c1 /dev/berth-sda >/dev/null 2>&1 && echo opened || echo denied); head -c1 /dev/zero | wc -c"]'
 mk sleeper '.process.args=["/bin/sh","-c","sleep 1000 & sleep 1000 & wait"]'
 mk caps '.process.args=["/bin/sh","-c","grep -E \"^(CapEff|NoNewPrivs|Seccomp):\" /proc/self/status | cut -f2 | tr \"\\n\" \" \""]'
-exec "$run_vm" --name runtime --timeout 900 --bin "$rt" "${files[@]}" -- "$guest"
+# Not exec: the trap removes the work directory afterwards.
+rc=0
+"$run_vm" --name runtime --timeout 900 --bin "$rt" "${files[@]}" -- "$guest" || rc=$?
+exit $rc
