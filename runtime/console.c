@@ -106,12 +106,11 @@ rt_console_socket_send (int sock, int master, berth_err *err)
   struct cmsghdr *c;
 
   memset (&control, 0, sizeof control);
-  if (ioctl (master, TIOCGPTN, &(unsigned){ 0 }) == 0)
-    {
-      unsigned n = 0;
-      ioctl (master, TIOCGPTN, &n);
+  {
+    unsigned n;
+    if (ioctl (master, TIOCGPTN, &n) == 0)
       snprintf (name, sizeof name, "/dev/pts/%u", n);
-    }
+  }
   iov.iov_len = strlen (name) + 1;
   c = CMSG_FIRSTHDR (&msg);
   c->cmsg_level = SOL_SOCKET;

@@ -170,7 +170,8 @@ runtime_events (const struct runtime_context *ctx, const char *id, bool stats_on
   for (;;)
     {
       struct pollfd p = { .fd = efd, .events = POLLIN };
-      int timeout = interval_ns ? (int)(interval_ns / 1000000) : -1;
+      uint64_t ms = interval_ns / 1000000;
+      int timeout = interval_ns ? (ms > INT32_MAX ? INT32_MAX : (int)ms) : -1;
       uint64_t o2, p2;
       int n = poll (&p, 1, timeout);
       if (n < 0)

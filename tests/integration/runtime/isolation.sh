@@ -59,6 +59,13 @@ mounts=$(printf '%s\n' "$out" | sed -n 's/^mounts=//p')
 bad=$(printf '%s\n' $mounts | grep -Ev '^/($|proc|dev|sys)' || true)
 expect_eq "no host mount points in the container" "" "$bad"
 
+# --preserve-fds: fd 3 (and only it) reaches the container.
+exec 3<"$TOP/README.md"
+b=$(mkbundle pfd '.process.args=["/bin/sh","-c","head -c 7 <&3; echo; [ -e /proc/self/fd/4 ] && echo fd4-leaked || echo fd4-closed"]')
+out=$(cd "$b" && rt run --preserve-fds 1 "pfd-$ID_PREFIX" </dev/null 2>&1 | tr '\n' ' ') || true
+exec 3<&-
+expect_eq "--preserve-fds 1 passes fd 3 and nothing above it" "# berth fd4-closed " "$out"
+
 # Identity from process.user.
 b=$(mkbundle user '.process.user={"uid":1000,"gid":1000,"additionalGids":[2000,3000],"umask":63}
   | .process.args=["/bin/sh","-c","echo $(id -u) $(id -g) $(grep ^Groups: /proc/self/status | cut -f2) $(umask) $(grep ^CapEff: /proc/self/status | cut -f2)"]')
