@@ -45,7 +45,7 @@ class Berthd:
         idx = net_index if net_index is not None else ((pid * 7 + n) % 12000)
         # "bt" + up to 5 digits of the pid + the instance number: at most 15 characters
         self.bridge = "bt%d%d" % (pid % 100000, n % 10)
-        self.subnet = "10.%d.%d.0/24" % (200 + (idx // 250) % 48, idx % 250)
+        self.subnet = self._free_subnet(idx)
         self.nft_table = self.bridge
         self.config = os.path.join(self.root, "berthd.conf")
         cfg = {
@@ -80,6 +80,24 @@ class Berthd:
         # berthd warns about BERTH_* variables that are not its settings: give it none
         self.daemon_env = {k: v for k, v in os.environ.items() if not k.startswith("BERTH_")}
 
+    @staticmethod
+    def _free_subnet(idx):
+        """A /24 in 10.200.0.0-10.247.255.0 that no interface of the host uses (other
+        berthds, tests of other modules, may run beside this one)."""
+        used = set()
+        out = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True).stdout
+        for line in out.split("\n"):
+            parts = line.split()
+            if "inet" in parts:
+                a = parts[parts.index("inet") + 1].split("/")[0].split(".")
+                used.add((int(a[1]), int(a[2])))
+        for k in range(12000):
+            i = (idx + k) % 12000
+            second, third = 200 + (i // 250) % 48, i % 250
+            if (second, third) not in used:
+                return "10.%d.%d.0/24" % (second, third)
+        raise RuntimeError("no free /24 for a test network")
+
     # ---------------------------------------------------------------- lifecycle
     def start(self, timeout=60):
         notify_path = os.path.join(self.root, "notify.sock")
@@ -87,18 +105,22 @@ class Berthd:
             os.unlink(notify_path)
         ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         ns.bind(notify_path)
-        ns.settimeout(timeout)
+        ns.settimeout(0.2)
         env = dict(self.daemon_env, NOTIFY_SOCKET=notify_path)
         self.proc = subprocess.Popen([build_path("agent", "daemon", "berthd"), "--config", self.config],
                                      stdout=open(self.log_path, "a"), stderr=subprocess.STDOUT, env=env)
         t0 = time.monotonic()
         try:
             while True:
-                msg = ns.recv(4096).decode()
-                if "READY=1" in msg:
-                    break
-        except socket.timeout:
-            raise RuntimeError("berthd did not report READY in %ds; log:\n%s" % (timeout, self.log()))
+                try:
+                    if "READY=1" in ns.recv(4096).decode():
+                        break
+                except socket.timeout:
+                    pass
+                if self.proc.poll() is not None:
+                    raise RuntimeError("berthd exited (%s) before READY; log:\n%s" % (self.proc.returncode, self.log()))
+                if time.monotonic() - t0 > timeout:
+                    raise RuntimeError("berthd did not report READY in %ds; log:\n%s" % (timeout, self.log()))
         finally:
             ns.close()
         return time.monotonic() - t0
