@@ -333,6 +333,8 @@ runtime_exec (const struct runtime_context *ctx, const char *id,
     }
   if ((r = await_exec (x.sync_fds[0], err)) < 0)
     goto kill;
+  /* The process runs: a delete --force (or a start, an update) must not wait for it. */
+  rt_state_unlock (x.statefd);
   if (o->pid_file)
     {
       char buf[16];

@@ -52,12 +52,6 @@ reset_signals (void)
   sigprocmask (SIG_SETMASK, &none, NULL);
 }
 
-static int
-cmp_int (const void *a, const void *b)
-{
-  return *(const int *)a - *(const int *)b;
-}
-
 /* The clone inherited every fd of the runtime: state directory (and its flock), cgroup
  * directories, the bundle. Only what this process uses stays open; nothing else may sit in
  * a process that the container can see (CVE-2024-21626 was a leaked cgroup fd). */
@@ -73,7 +67,14 @@ close_inherited_fds (struct rt_init *init)
   keep[n++] = init->root_fd;
   for (int k = 0; k < RT_NS_NKINDS; k++)
     keep[n++] = init->ns_fds[k];
-  qsort (keep, (size_t)n, sizeof keep[0], cmp_int);
+  /* Insertion sort: a dozen fds, and no allocation in this process (qsort may allocate). */
+  for (int i = 1; i < n; i++)
+    for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--)
+      {
+        int t = keep[j];
+        keep[j] = keep[j - 1];
+        keep[j - 1] = t;
+      }
   for (int i = 0; i < n; i++)
     {
       if (keep[i] < from)

@@ -101,6 +101,19 @@ wait $runpid || rc=$?
 expect_eq "run: SIGTERM to berth-runtime is forwarded to the container" 3 "$rc"
 check "... and the container is deleted" gone "fwd-$ID_PREFIX"
 
+# A long exec does not hold up delete --force.
+id=lexec-$ID_PREFIX
+(cd "$b" && rt create "$id" </dev/null >/dev/null 2>&1)
+rt start "$id"
+"$RT_BIN" --root "$STATE" exec "$id" /bin/sleep 1000 </dev/null >/dev/null 2>&1 &
+execpid=$!
+for _ in $(seq 100); do [ "$(rt ps "$id" 2>/dev/null | tail -n +2 | wc -l)" -ge 2 ] && break; sleep 0.05; done
+timeout 30 "$RT_BIN" --root "$STATE" delete --force "$id"
+rc=0
+wait $execpid || rc=$?
+expect_eq "delete --force while an exec runs: the exec'd process is killed" 137 "$rc"
+check "... and the container is gone" gone "$id"
+
 # run --detach.
 (cd "$b" && rt run --detach "det-$ID_PREFIX" </dev/null >/dev/null 2>&1)
 expect_eq "run --detach: running" running "$(status_of "det-$ID_PREFIX")"
