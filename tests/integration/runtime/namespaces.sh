@@ -12,6 +12,11 @@ b=$(mkbundle userns '.linux.namespaces+=[{"type":"user"}]
   | .process.args=["/bin/sh","-c","id -u; cat /proc/self/uid_map | tr -s \" \" | sed \"s/^ //\"; echo x >/dev/null && echo devnull-ok"]')
 out=$(cd "$b" && rt run "u-$ID_PREFIX" </dev/null 2>&1 | tr '\n' ' ') || true
 expect_eq "user namespace: root inside, mapped outside, host devices bound" "0 0 100000 65536 devnull-ok " "$out"
+jq '.process.args=["/bin/sleep","1000"]' "$b/config.json" >"$b/c" && mv "$b/c" "$b/config.json"
+(cd "$b" && rt run --detach "ux-$ID_PREFIX" </dev/null >/dev/null 2>&1)
+upid=$(rt state "ux-$ID_PREFIX" | jq -r .pid)
+expect_eq "exec joins the user namespace" "$(readlink /proc/$upid/ns/user) 0" "$(rt exec "ux-$ID_PREFIX" /bin/sh -c 'echo $(readlink /proc/self/ns/user) $(id -u)' </dev/null)"
+rt delete --force "ux-$ID_PREFIX"
 
 # Time namespace with offsets.
 up=$(cut -d. -f1 /proc/uptime)
