@@ -467,6 +467,7 @@ prepare (struct create_ctx *x, const struct runtime_create_options *o, int *ret_
   in->config = c;
   in->process = c->process;
   in->preserve_fds = o ? o->preserve_fds : 0;
+  in->new_keyring = !(o && o->no_new_keyring);
   if (c->seccomp)
     {
       r = rt_seccomp_compile_cached (x->cachefd, c->seccomp, &in->seccomp, err);

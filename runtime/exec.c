@@ -230,6 +230,7 @@ runtime_exec (const struct runtime_context *ctx, const char *id,
   in->config = x.c;
   in->process = x.p;
   in->preserve_fds = o->preserve_fds;
+  in->new_keyring = true;
   in->join_pidfd = x.pidfd;
   in->join_flags = x.s->ns_flags & ~CLONE_NEWPID;
   if (!(x.s->ns_flags & CLONE_NEWNS))

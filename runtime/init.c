@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <linux/close_range.h>
 #include <linux/ioprio.h>
+#include <linux/keyctl.h>
 #include <linux/openat2.h>
 #include <sched.h>
 #include <signal.h>
@@ -329,6 +330,12 @@ rt_init_run (struct rt_init *init)
       set_identity_names (init);
     }
   set_oom_score_adj (init);
+  /* Keyrings are not namespaced: without its own session keyring the container would share
+     the caller's (runc makes one too; --no-new-keyring keeps the caller's). A kernel built
+     without keyrings has nothing to share. */
+  if (init->new_keyring && syscall (SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0
+      && errno != ENOSYS)
+    rt_child_fail (init, errno, "join a new session keyring");
 
   if (init->mode == RT_INIT_CREATE)
     {

@@ -303,6 +303,7 @@ struct rt_init
   int start_fd;      /* create: read one byte to start, write an error on failure */
   int start_peer_fd; /* the other end, kept open here for `start` (pidfd_getfd) */
   int preserve_fds;
+  bool new_keyring; /* join a new anonymous session keyring (the kernel's are not namespaced) */
 
   /* namespaces */
   int ns_fds[RT_NS_NKINDS]; /* to join with setns, -1 */

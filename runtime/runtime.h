@@ -86,6 +86,7 @@ struct runtime_create_options
   const char *pid_file;       /* written atomically once the container is created */
   const char *console_socket; /* AF_UNIX path that receives the terminal's master */
   int preserve_fds;           /* fds 3 .. 3+N-1 are passed to the container */
+  bool no_new_keyring;        /* keep the caller's session keyring (runc's --no-new-keyring) */
 };
 
 /* The container's first process is left waiting for start; its stdio are the caller's

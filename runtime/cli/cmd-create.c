@@ -24,7 +24,7 @@ cli_create_option (const char *verb, int c, struct runtime_create_options *o)
         return cli_usage (verb, "--preserve-fds: `%s` is not a number of fds", optarg);
       return 0;
     case 'k':
-      /* berth never makes a session keyring: nothing to skip. */
+      o->no_new_keyring = true;
       return 0;
     case 'n':
       return cli_usage (verb, "--no-pivot is not offered: berth always uses pivot_root");
