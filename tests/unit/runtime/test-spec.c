@@ -379,6 +379,7 @@ Test (ids, container_ids)
   cr_assert_not (rt_id_valid (""));
   cr_assert_not (rt_id_valid ("."));
   cr_assert_not (rt_id_valid (".."));
+  cr_assert_not (rt_id_valid (".seccomp-cache"));
   cr_assert_not (rt_id_valid ("a/b"));
   cr_assert_not (rt_id_valid ("a b"));
 }
