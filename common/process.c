@@ -246,7 +246,8 @@ berth_msg_send (int sock, json_object *msg, const int *fds, size_t n_fds, berth_
     return berth_err_set (err, EINVAL, "%zu fds exceed %d", n_fds, BERTH_MSG_MAX_FDS);
   if (len > BERTH_MSG_MAX_LARGE)
     return berth_err_set (err, EMSGSIZE, "message of %zu bytes exceeds %u", len, BERTH_MSG_MAX_LARGE);
-  memcpy (all_fds, fds, n_fds * sizeof (int));
+  if (n_fds > 0) /* fds may be NULL then, and memcpy's arguments must not be (UBSan) */
+    memcpy (all_fds, fds, n_fds * sizeof (int));
   if (len > BERTH_MSG_MAX)
     {
       big = msg_memfd (text, len, err);
