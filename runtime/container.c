@@ -368,12 +368,16 @@ prepare_namespaces (struct create_ctx *x, int *ret_clone_flags, berth_err *err)
         flags |= rt_ns_info[k].clone_flag;
     }
   in->new_userns = c->ns[RT_NS_USER].present && !c->ns[RT_NS_USER].path;
+  in->in_userns = c->ns[RT_NS_USER].present;
   in->shared_mount_ns = !c->ns[RT_NS_MOUNT].present;
   in->cgroupns = c->ns[RT_NS_CGROUP].present;
-  if (c->ns[RT_NS_USER].path && (flags & ~CLONE_NEWUSER))
-    return berth_err_set (err, 0,
-                          "linux.namespaces: joining a user namespace by path together with new "
-                          "namespaces is not supported by berth");
+  /* New namespaces must be owned by a user namespace joined by path: the child joins it
+     first and unshares them then (a new pid namespace through one more fork). */
+  if (c->ns[RT_NS_USER].path && flags)
+    {
+      in->unshare_flags = flags;
+      flags = 0;
+    }
   *ret_clone_flags = flags;
   return 0;
 }
@@ -673,6 +677,23 @@ drive_child (struct create_ctx *x, bool in_cgroup, bool keep_pty, berth_err *err
           break;
         case RT_MSG_MOUNTED:
           rt_host_mounts_add (&x->host_mounts, m.text);
+          break;
+        case RT_MSG_NEWPID:
+          /* The child forked the container's first process into its new pid namespace and
+             exits: that process (pidfd passed) is the container from now on. */
+          if (fd < 0 || m.code <= 0)
+            return berth_err_set (err, 0, "sync: the new pid namespace's process is missing");
+          {
+            siginfo_t info;
+            while (waitid (P_PIDFD, (id_t)x->pidfd, &info, WEXITED) < 0 && errno == EINTR)
+              ;
+          }
+          close (x->pidfd);
+          x->pidfd = fd;
+          x->pid = m.code;
+          r = rt_msg_send (x->sync_fds[0], RT_MSG_GO, x->pid, NULL, -1);
+          if (r < 0)
+            return berth_err_set (err, -r, "sync with the container's process");
           break;
         case RT_MSG_READY:
           return 0;
@@ -1219,6 +1240,10 @@ runtime_run (const struct runtime_context *ctx, const char *id,
       sigprocmask (SIG_BLOCK, &mask, &old);
       sigfd = signalfd (-1, &mask, SFD_CLOEXEC);
     }
+  /* With a user namespace joined by path and a new pid namespace, the container's first
+     process is a grandchild: as a subreaper we still wait for it ourselves. */
+  if (!detach)
+    prctl (PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   r = create_container (&x, id, o, !detach, err);
   if (r < 0)
     {

@@ -104,9 +104,55 @@ wait_for (struct rt_init *init, uint32_t type)
     init->host_pid = m.code;
 }
 
+/* Root of the user namespace we are in, when its mappings have one: files we create get an
+ * owner it knows (an unmapped one is EOVERFLOW). */
+static void
+become_userns_root (struct rt_init *init)
+{
+  if (syscall (SYS_setresgid, 0, 0, 0) < 0 && errno != EINVAL)
+    rt_child_fail (init, errno, "setresgid 0 in the user namespace");
+  if (syscall (SYS_setresuid, 0, 0, 0) < 0 && errno != EINVAL)
+    rt_child_fail (init, errno, "setresuid 0 in the user namespace");
+}
+
+/* A user namespace joined by path must own the container's new namespaces: join it, then
+ * unshare them. unshare(CLONE_NEWPID) applies to children only, so the container's first
+ * process is forked here and this one hands it over to the runtime and exits. */
+static void
+join_userns_then_unshare (struct rt_init *init)
+{
+  int fd = init->ns_fds[RT_NS_USER];
+  pid_t pid;
+  int pidfd;
+  bool in_cgroup;
+
+  if (setns (fd, CLONE_NEWUSER) < 0)
+    rt_child_fail (init, errno, "join the user namespace `%s`", init->config->ns[RT_NS_USER].path);
+  close (fd);
+  init->ns_fds[RT_NS_USER] = -1;
+  become_userns_root (init);
+  if ((init->unshare_flags & ~CLONE_NEWPID) && unshare (init->unshare_flags & ~CLONE_NEWPID) < 0)
+    rt_child_fail (init, errno, "create namespaces in the user namespace `%s`",
+                   init->config->ns[RT_NS_USER].path);
+  if (!(init->unshare_flags & CLONE_NEWPID))
+    return;
+  pid = rt_clone (CLONE_NEWPID, -1, &pidfd, &in_cgroup);
+  if (pid < 0)
+    rt_child_fail (init, -pid, "fork into the new pid namespace");
+  if (pid > 0)
+    {
+      rt_msg_send (init->sync_fd, RT_MSG_NEWPID, pid, NULL, pidfd);
+      _exit (0);
+    }
+  /* The container's first process: the runtime sends GO again, with our host pid. */
+  wait_for (init, RT_MSG_GO);
+}
+
 static void
 join_namespaces (struct rt_init *init)
 {
+  if (init->unshare_flags)
+    join_userns_then_unshare (init);
   for (int k = 0; k < RT_NS_NKINDS; k++)
     {
       /* A pid namespace is joined by the parent: it applies to children only. */
@@ -117,6 +163,8 @@ join_namespaces (struct rt_init *init)
                        init->config->ns[k].path);
       close (init->ns_fds[k]);
       init->ns_fds[k] = -1;
+      if (k == RT_NS_USER)
+        become_userns_root (init);
     }
   if (init->unshare_cgroupns && unshare (CLONE_NEWCGROUP) < 0)
     rt_child_fail (init, errno, "create the cgroup namespace");
@@ -319,13 +367,7 @@ rt_init_run (struct rt_init *init)
   else
     {
       if (init->new_userns)
-        {
-          /* Become root of the new user namespace when the mappings have one. */
-          if (syscall (SYS_setresgid, 0, 0, 0) < 0 && errno != EINVAL)
-            rt_child_fail (init, errno, "setresgid 0 in the user namespace");
-          if (syscall (SYS_setresuid, 0, 0, 0) < 0 && errno != EINVAL)
-            rt_child_fail (init, errno, "setresuid 0 in the user namespace");
-        }
+        become_userns_root (init);
       join_namespaces (init);
       set_identity_names (init);
     }

@@ -311,7 +311,9 @@ struct rt_init
   int join_flags;           /* exec: CLONE_NEW* flags for setns(join_pidfd) */
   int root_fd;              /* exec into a container without a mount namespace: its root */
   bool unshare_cgroupns;    /* after the parent put us in the cgroup */
+  int unshare_flags;        /* new namespaces to unshare after joining a user ns by path */
   bool new_userns;
+  bool in_userns; /* new or joined: no mknod, devices are the host's, bound */
 
   /* filesystem */
   char *rootfs; /* absolute host path */
@@ -349,6 +351,8 @@ enum rt_msg_type
   RT_MSG_HOOKS_DONE, /* parent -> child */
   RT_MSG_PTY,        /* child -> parent: the terminal master, as SCM_RIGHTS */
   RT_MSG_READY,      /* child -> parent: set up, waiting for start */
+  RT_MSG_NEWPID,     /* child -> parent: the process forked into a new pid namespace (its
+                        host pid, its pidfd); the sender exits, GO is sent again to the new one */
   RT_MSG_MOUNTED,    /* child -> parent: "<mount id> <host path>" of a mount made in the
                         host's mount namespace (a container without one of its own) */
 };

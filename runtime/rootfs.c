@@ -438,7 +438,7 @@ create_device (struct rt_init *init, int rootfd, const struct rt_dev_node *d)
   if (fstatat (pfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0)
     {
       bool same = (st.st_mode & S_IFMT) == type && (type == S_IFIFO || st.st_rdev == d->rdev);
-      if (same && !d->replace && !init->new_userns)
+      if (same && !d->replace && !init->in_userns)
         {
           close (pfd);
           return;
@@ -447,7 +447,7 @@ create_device (struct rt_init *init, int rootfd, const struct rt_dev_node *d)
         rt_child_fail (init, errno, "device `%s`: remove the existing file", d->path);
     }
 
-  if (init->new_userns && type != S_IFIFO)
+  if (init->in_userns && type != S_IFIFO)
     {
       /* No mknod in a user namespace: bind the host's node, after checking that the host
          path really is that device. */

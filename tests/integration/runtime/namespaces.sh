@@ -18,6 +18,23 @@ upid=$(rt state "ux-$ID_PREFIX" | jq -r .pid)
 expect_eq "exec joins the user namespace" "$(readlink /proc/$upid/ns/user) 0" "$(rt exec "ux-$ID_PREFIX" /bin/sh -c 'echo $(readlink /proc/self/ns/user) $(id -u)' </dev/null)"
 rt delete --force "ux-$ID_PREFIX"
 
+# A user namespace joined by path owns the container's new namespaces (a new pid namespace
+# included: the runtime forks once more inside it).
+unshare --user sleep 1000 &
+uholder=$!
+disown $uholder
+echo $uholder >>"$WORK/pids"
+for _ in $(seq 50); do [ "$(readlink /proc/$uholder/ns/user)" != "$(readlink /proc/self/ns/user)" ] && break; sleep 0.05; done
+echo "0 100000 65536" >/proc/$uholder/uid_map
+echo "0 100000 65536" >/proc/$uholder/gid_map
+b=$(mkbundle joinuser '.linux.namespaces+=[{"type":"user","path":$u}]
+  | .process.args=["/bin/sh","-c","readlink /proc/self/ns/user; echo $$ $(id -u); readlink /proc/self/ns/pid"]' \
+  --arg u "/proc/$uholder/ns/user")
+out=$(cd "$b" && rt run "ju-$ID_PREFIX" </dev/null 2>&1 | tr '\n' ' ') || true
+set -- $out
+expect_eq "a user namespace joined by path, with new namespaces under it: pid 1, root" "$(readlink /proc/$uholder/ns/user) 1 0" "${1:-} ${2:-} ${3:-}"
+check "... in a pid namespace of its own" test "${4:-}" != "$(readlink /proc/self/ns/pid)"
+
 # Time namespace with offsets.
 up=$(cut -d. -f1 /proc/uptime)
 b=$(mkbundle time '.linux.namespaces+=[{"type":"time"}] | .linux.timeOffsets={"boottime":{"secs":1000000}}
