@@ -1402,7 +1402,6 @@ on_client_readable (struct berth_loop_source *src, int fd, uint32_t revents, voi
   int r;
 
   (void) src;
-  (void) revents;
   r = berth_msg_recv (fd, &req, fds, &n_fds, &err);
   if (r == -EAGAIN)
     return 0;
@@ -1410,6 +1409,12 @@ on_client_readable (struct berth_loop_source *src, int fd, uint32_t revents, voi
     client_close (s, cl);
   else if (r < 0)
     reply_error (cl, 0, "%s", berth_err_msg (&err));
+  else if (revents & (EPOLLHUP | EPOLLERR))
+    /* The sender is gone (berthd killed right after it asked): nobody waits for the answer,
+     * and the next berthd decides again from our state. Acting on it races that berthd: a
+     * create queued by the dead one ran after the new one had seen the container "new",
+     * and the new one's create then failed with "already exists". */
+    log_debug ("request from a client that hung up: dropped");
   else
     handle_request (s, cl, req, fds, n_fds);
   json_object_put (req);
