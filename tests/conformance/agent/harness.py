@@ -158,7 +158,8 @@ def node(name, url, extra_config=None, start=True, second=False):
 def verify_changes(records, what, final=None):
     """The protocol's rules for a node's recorded state changes, in the order the endpoint
     recorded them: seq strictly increasing; every key present with its type; per task the
-    status only moves forward through the lifecycle, STOPPED comes once and last, stop_code is
+    status only moves forward through the lifecycle, after STOPPED only the desired status may
+    change, stop_code is
     set exactly when STOPPED, the desired status never goes back to RUNNING, time never goes
     back, a timestamp once set keeps its value (started and stopped only), a container's
     status moves forward except across a restart (restart_count grows). final: task ids that
@@ -201,8 +202,11 @@ def verify_changes(records, what, final=None):
             if prev is not None:
                 if TASK_ORDER.index(ch["status"]) < TASK_ORDER.index(prev["status"]):
                     problems.append(where + ": went back from %s" % prev["status"])
-                if prev["status"] == "STOPPED":
-                    problems.append(where + ": a change after STOPPED")
+                # after STOPPED only the desired status may still change (an endpoint that
+                # asks to stop a task that already stopped)
+                if prev["status"] == "STOPPED" and (ch["status"] != "STOPPED" or ch["stop_code"] != prev["stop_code"]
+                                                    or ch["reason"] != prev["reason"]):
+                    problems.append(where + ": a different change after STOPPED")
                 if prev["desired"] == "STOPPED" and ch["desired"] == "RUNNING":
                     problems.append(where + ": desired went back to RUNNING")
                 if ch["time"] < prev["time"]:

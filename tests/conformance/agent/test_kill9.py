@@ -6,13 +6,19 @@ protocol, played by the harness's own endpoint (FakeEndpoint):
              assignment is acknowledged only after it is persisted)
   changes    when the node's first state changes of the task arrive (recorded, but the
              acknowledgement never reaches the node): the task is half-way through its start
+  start+N    N ms (50, 150, 400) after the ack: other moments of the start
 After each kill berthd is started again: the node registers with the same identity, and the
 task runs exactly once (one start of its container, one RUNNING), not twice, not never. State
 changes sent again after the restart are the same changes with the same seq (deduplicated)."""
 import os
 import signal
+import threading
 
-from harness import (check, container, ctr, dump, note, run, taskdef, verify_changes)
+from harness import (check, container, ctr, dump, note, run, taskdef, verify_changes, wait_until)
+
+# and a few moments of the start itself, after the ack: (point, seconds after the ack)
+DELAYED = (("start+50ms", 0.05), ("start+150ms", 0.15), ("start+400ms", 0.4))
+timers = {}
 
 
 def main(ctx):
@@ -42,18 +48,26 @@ def main(ctx):
             kill("ack")
         return None
 
+    def on_ack_delayed(body):
+        for point, delay in DELAYED:
+            tid = ids.get(point)
+            if tid and point not in fired and point not in timers and body.get("generation") == ep.generation:
+                timers[point] = threading.Timer(delay, kill, (point,))
+                timers[point].start()
+        return on_ack(body)
+
     def after_changes(body):
         tid = ids.get("changes")
         if tid and any(c["task_id"] == tid for c in body["changes"]):
             kill("changes")
 
-    ep.hooks.update(after_assignments=after_assignments, on_ack=on_ack, after_state_changes=after_changes)
+    ep.hooks.update(after_assignments=after_assignments, on_ack=on_ack_delayed, after_state_changes=after_changes)
 
-    for point in ("response", "ack", "changes"):
-        tid = "k9-" + point
+    for point in ("response", "ack", "changes") + tuple(p for p, _ in DELAYED):
+        tid = "k9-" + point.replace("+", "-")
         ids[point] = tid
         cmd = "echo started-$(cat /proc/sys/kernel/random/uuid); exec sleep 600"
-        ep.assign(tid, taskdef("k9" + point, container("main", ["/bin/sh", "-c", cmd])))
+        ep.assign(tid, taskdef("k9" + point.replace("+", "-"), container("main", ["/bin/sh", "-c", cmd])))
         rc = b.proc.wait(timeout=60)
         check(rc == -signal.SIGKILL and fired.get(point), "%s: berthd killed -9 at that point" % point, rc)
         b.proc = None
@@ -68,6 +82,8 @@ def main(ctx):
         check(starts == 1 and ctr(chs[-1], "main")["restart_count"] == 0,
               "%s: after the restart the task runs, its container started once" % point,
               [(c["status"], ctr(c, "main")["status"]) for c in chs])
+        # RUNNING can be reported before the shell's first line reaches the log
+        wait_until(lambda: "started-" in b.cli("logs", tid, "main").stdout, 20)
         logs = b.cli("logs", tid, "main").stdout
         check(logs.count("started-") == 1, "%s: the container's process ran once (its log)" % point, logs)
         tasks = [t for t in b.ps() if t["task_id"] == tid]
