@@ -99,7 +99,9 @@ class Berthd:
         raise RuntimeError("no free /24 for a test network")
 
     # ---------------------------------------------------------------- lifecycle
-    def start(self, timeout=60):
+    def start(self, timeout=60, wrapper=()):
+        """Starts berthd and waits for READY=1; returns the seconds that took. wrapper: a
+        command berthd runs under (a tracer; self.proc is then the wrapper's process)."""
         notify_path = os.path.join(self.root, "notify.sock")
         if os.path.exists(notify_path):
             os.unlink(notify_path)
@@ -107,7 +109,7 @@ class Berthd:
         ns.bind(notify_path)
         ns.settimeout(0.2)
         env = dict(self.daemon_env, NOTIFY_SOCKET=notify_path)
-        self.proc = subprocess.Popen([build_path("agent", "daemon", "berthd"), "--config", self.config],
+        self.proc = subprocess.Popen([*wrapper, build_path("agent", "daemon", "berthd"), "--config", self.config],
                                      stdout=open(self.log_path, "a"), stderr=subprocess.STDOUT, env=env)
         t0 = time.monotonic()
         try:
