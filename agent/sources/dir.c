@@ -256,11 +256,50 @@ scan (struct dir_source *d)
   source_sink_submit (d->sink, u);
 }
 
+/* What a batch of inotify events means for the desired set. Only a NAME.json that scan()
+ * reads can change it: our own status files and the temporaries of every atomic write
+ * (.NAME.json.status.tmp.*, NAME.json.tmp) cannot, and used to cost a rescan of the whole
+ * directory after every status write. A NAME.json renamed into place arrives whole (no
+ * writer is still filling it); anything else may be a file still being written. */
+enum dir_change
+{
+  DIR_NONE,
+  DIR_WHOLE,
+  DIR_PARTIAL,
+};
+
+static enum dir_change
+read_events (struct dir_source *d)
+{
+  char buf[4096] __attribute__ ((aligned (__alignof__ (struct inotify_event))));
+  enum dir_change change = DIR_NONE;
+  ssize_t n;
+
+  while ((n = read (d->inotify_fd, buf, sizeof buf)) > 0)
+    for (char *q = buf; q < buf + n;)
+      {
+        struct inotify_event *ev = (struct inotify_event *) q;
+        q += sizeof *ev + ev->len;
+        /* no name: the directory itself went away, or the queue overflowed */
+        if (ev->len == 0 || ev->name[0] == '\0')
+          change = DIR_PARTIAL;
+        else if (ev->name[0] == '.' || !str_has_suffix (ev->name, ".json"))
+          continue;
+        else if ((ev->mask & IN_MOVED_TO) && change != DIR_PARTIAL)
+          change = DIR_WHOLE;
+        else
+          change = DIR_PARTIAL;
+      }
+  return change;
+}
+
 static void *
 dir_thread (void *p)
 {
   struct dir_source *d = p;
-  bool dirty = true;
+  const uint64_t settle_ns = DIR_DEBOUNCE_MS * 1000000ull;
+  bool dirty = true, settle = true;
+  uint64_t settle_until = 0, last_change = 0;
 
   for (;;)
     {
@@ -268,19 +307,29 @@ dir_thread (void *p)
       bool outbox;
       int r;
 
-      if (dirty)
+      if (dirty && settle)
         {
-          /* settle: editors write a file in several steps */
-          r = poll (fds, 1, DIR_DEBOUNCE_MS);
-          if (r > 0)
+          /* settle: editors write a file in several steps, and a burst of files is read once */
+          uint64_t now = berth_now_ns ();
+          if (settle_until == 0)
+            settle_until = now + settle_ns;
+          if (now < settle_until)
             {
-              char buf[4096];
-              while (read (d->inotify_fd, buf, sizeof buf) > 0)
-                ;
+              r = poll (fds, 1, (int) ((settle_until - now + 999999) / 1000000));
+              if (r > 0 && read_events (d) != DIR_NONE)
+                {
+                  /* still changing: wait for a quiet DIR_DEBOUNCE_MS again */
+                  last_change = berth_now_ns ();
+                  settle_until = last_change + settle_ns;
+                }
               continue;
             }
+        }
+      if (dirty)
+        {
           scan (d);
-          dirty = false;
+          dirty = settle = false;
+          settle_until = 0;
         }
       r = poll (fds, 2, -1);
       if (r < 0 && errno != EINTR)
@@ -303,19 +352,17 @@ dir_thread (void *p)
         flush_outbox (d);
       if (fds[0].revents & POLLIN)
         {
-          char buf[4096] __attribute__ ((aligned (__alignof__ (struct inotify_event))));
-          ssize_t n;
-          while ((n = read (d->inotify_fd, buf, sizeof buf)) > 0)
-            for (char *q = buf; q < buf + n;)
-              {
-                struct inotify_event *ev = (struct inotify_event *) q;
-                /* our own status files do not count */
-                if (ev->len == 0 || !str_has_suffix (ev->name, STATUS_SUFFIX))
-                  dirty = true;
-                if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED))
-                  dirty = true;
-                q += sizeof *ev + ev->len;
-              }
+          enum dir_change c = read_events (d);
+          uint64_t now = berth_now_ns ();
+          if (c == DIR_NONE)
+            continue;
+          /* A file renamed into place after a quiet moment is read at once; a change that
+           * may be half written, or that follows another within the settle time (a
+           * burst), waits until the directory has been quiet for DIR_DEBOUNCE_MS. */
+          dirty = true;
+          if (c == DIR_PARTIAL || (last_change && now - last_change < settle_ns))
+            settle = true;
+          last_change = now;
         }
     }
   return NULL;
