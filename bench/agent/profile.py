@@ -277,8 +277,10 @@ def analyse(evs, t0, t_end, berthd_pid, dir_tid, berthd_tids):
             (v["parent"] in kind and kind[v["parent"]] == "runtime") else "other"
     for p in inits:
         kind[p] = "container"
-    woken = {}
-    waits = {"berthd": 0.0, "shim": 0.0, "runtime": 0.0, "container": 0.0, "other": 0.0}
+    kind[berthd_pid] = "berthd main"
+    woken, oncpu = {}, {}
+    waits = {k: 0.0 for k in ("berthd main", "berthd", "shim", "runtime", "container", "other")}
+    runs = dict(waits)
     for t, tid, name, rest, comm in evs:
         if not (t0 <= t <= t_end):
             continue
@@ -287,10 +289,19 @@ def analyse(evs, t0, t_end, berthd_pid, dir_tid, berthd_tids):
             if p in kind:
                 woken[p] = t
         elif name == "sched_switch":
+            p = int(field(rest, "prev_pid"))
+            if p in oncpu:
+                runs[kind[p]] += (t - oncpu.pop(p)) * 1000
+            if p in kind and (field(rest, "prev_state") or "").startswith("R"):
+                woken[p] = t  # preempted: runnable, waiting for a CPU again
             p = int(field(rest, "next_pid"))
             if p in woken:
                 waits[kind[p]] += (t - woken.pop(p)) * 1000
-    return steps, writes, write_paths, waits
+            if p in kind:
+                oncpu[p] = t
+    for p, t in oncpu.items():
+        runs[kind[p]] += (t_end - t) * 1000
+    return steps, writes, write_paths, {"waited": waits, "ran": runs}
 
 
 START_PROBES = [
@@ -372,7 +383,7 @@ def profile_start(args, b, ev, tr, berthd_bin):
                     print("  %-75s %s" % (k, "%.1f" % v if v is not None else "-"))
                 for t, d, who, p in paths:
                     print("  write %-6s %+8.1f ms  %6.2f ms  %s" % (who, (t - t0) * 1000, d, p))
-                print("  waited for a CPU (ms): %s" % waits)
+                print("  on a CPU / waiting for one (ms): %s" % waits)
         m = ev.mark()
         os.unlink(os.path.join(b.tasks_dir, name))
         ev.wait(lambda c: c["task_id"] == ch["task_id"] and c["status"] == "STOPPED", m, 120)
@@ -393,8 +404,10 @@ def profile_start(args, b, ev, tr, berthd_bin):
         d = [r[1][who][1] for r in results]
         print("  atomic file writes (write+fsync+rename+fsync dir) on berthd's %-6s thread(s): median %d writes, "
               "%.1f ms" % (who, median(n), median(d)))
-    for k in results[0][2]:
-        print("  waited for a CPU, %-10s median %.1f ms" % (k + ":", median([r[2][k] for r in results])))
+    print("  %-14s %18s %22s" % ("", "ran on a CPU (ms)", "runnable, waited (ms)"))
+    for k in results[0][2]["ran"]:
+        print("  %-14s %18.1f %22.1f" % (k, median([r[2]["ran"][k] for r in results]),
+                                         median([r[2]["waited"][k] for r in results])))
 
 
 def write_kind(path):
