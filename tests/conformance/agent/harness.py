@@ -437,6 +437,9 @@ class FakeEndpoint:
         self.poll = {"wait_s": wait_s, "heartbeat_s": 5, "min_interval_ms": 0}
         self.hooks = {}
         self.served = []  # (generation, complete) of every 200 manifest
+        self.polled = 0  # the highest generation a poll carried (which acknowledges it)
+        self.token = None  # when set, every request must carry "Authorization: Bearer <token>"
+        self.unauthorized = 0
         self.server = None
         self.port = None
 
@@ -466,13 +469,31 @@ class FakeEndpoint:
             def reply_hook(self, r):
                 self.reply(r[0], r[1], r[2] if len(r) > 2 else None)
 
+            def refused(self):
+                """401 for a request without the endpoint's current bearer token."""
+                if owner.token is None or self.headers.get("Authorization") == "Bearer " + owner.token:
+                    return False
+                owner.unauthorized += 1
+                n = int(self.headers.get("Content-Length", "0") or 0)
+                if n:
+                    self.rfile.read(n)
+                self.reply(401, b'{"protocol":1,"error":{"code":"Unauthorized","message":"bad token"}}')
+                return True
+
             def do_GET(self):
                 owner.requests.append((time.monotonic(), "GET", self.path))
+                if self.refused():
+                    return
                 path, _, query = self.path.partition("?")
                 q = dict(kv.split("=", 1) for kv in query.split("&") if "=" in kv)
                 if not path.endswith("/assignments"):
                     return self.reply(404, b'{"protocol":1,"error":{"code":"NotFound","message":"no such path"}}')
                 g, wait = int(q.get("generation", "0")), int(q.get("wait", "30"))
+                if g:  # a poll with generation=G acknowledges G too
+                    with owner.lock:
+                        owner.polled = max(owner.polled, g)
+                        owner.timeline.append(("ack", g))
+                        owner.lock.notify_all()
                 hook = owner.hooks.get("on_assignments")
                 r = hook(g, wait) if hook else None
                 if r is not None:
@@ -495,6 +516,8 @@ class FakeEndpoint:
 
             def do_POST(self):
                 owner.requests.append((time.monotonic(), "POST", self.path))
+                if self.refused():
+                    return
                 n = int(self.headers.get("Content-Length", "0"))
                 raw = self.rfile.read(n)
                 try:
@@ -619,8 +642,8 @@ class FakeEndpoint:
 
     def wait_ack(self, generation, timeout=60):
         with self.lock:
-            ok = self.lock.wait_for(lambda: any(a.get("generation", 0) >= generation and a.get("accepted")
-                                                for a in self.acks), timeout=timeout)
+            ok = self.lock.wait_for(lambda: self.polled >= generation or any(
+                a.get("generation", 0) >= generation and a.get("accepted") for a in self.acks), timeout=timeout)
         if not ok:
             raise TimeoutError("generation %d not acknowledged in %ss; acks %s" % (generation, timeout, self.acks[-5:]))
 
@@ -649,6 +672,7 @@ def run(main):
     class Ctx:
         def __init__(self):
             self.nodes, self.endpoints = [], []
+            self.tmp = tempfile.mkdtemp(prefix="berth-conf-", dir="/tmp")
 
         def endpoint(self, name, args=()):
             ep = Endpoint(name, args)
@@ -688,6 +712,7 @@ def run(main):
                 failures.append("sanitizer reports in berthd's log")
         for ep in ctx.endpoints:
             ep.cleanup()
+        subprocess.run(["rm", "-rf", ctx.tmp])
     n_ok = "%d check(s) failed" % len(failures) if failures else "all checks passed"
     if known_failures:
         print("%d known failure(s): %s" % (len(known_failures), "; ".join(known_failures)))

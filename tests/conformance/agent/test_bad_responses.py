@@ -10,8 +10,11 @@ repeating the running task) change nothing. A delta adds a task; a complete mani
 without it stops it (UserInitiated); a definition the node cannot run is acknowledged and
 reported STOPPED (TaskFailedToStart naming the field). The state-change stream survives
 5xx answers, 413 (smaller batches) and partial acknowledgements: the endpoint ends up with
-exactly the changes the node made (berth events), once each, in order."""
+exactly the changes the node made (berth events), once each, in order. Every request carries
+the bearer token of ENDPOINT_TOKEN_FILE; when the file is rewritten and the endpoint answers
+401 to the old token, the agent reads the file again and goes on; the token is never logged."""
 import json
+import os
 import threading
 import time
 
@@ -24,7 +27,13 @@ MAX = 65536
 
 def main(ctx):
     ep = ctx.fake("bad", wait_s=2)
-    b = ctx.node("bad", ep.url, {"ENDPOINT_MAX_RESPONSE_SIZE": str(MAX)})
+    ep.token = "conf-token-one"
+    token_file = os.path.join(ctx.tmp, "token")
+    with open(token_file, "w") as f:
+        f.write("  %s\n" % ep.token)  # surrounding whitespace is not part of the token
+    b = ctx.node("bad", ep.url, {"ENDPOINT_MAX_RESPONSE_SIZE": str(MAX), "ENDPOINT_TOKEN_FILE": token_file})
+    check(ep.unauthorized == 0 and ep.registers, "every request carries the bearer token from the file",
+          ep.unauthorized)
     local = []
     events = subprocess.Popen([build_path("agent", "cli", "berth"), "events", "--json"], stdout=subprocess.PIPE,
                               text=True, env=b.env)
@@ -108,6 +117,23 @@ def main(ctx):
           "404 NodeUnknown: the agent registered again, same identity", len(ep.registers))
     for name in ("padded", "x", "odd"):
         check(b.task(name) is None, "rejected responses created nothing (%s)" % name)
+
+    # the token rotated: the endpoint answers 401 to the old one, then the file is rewritten
+    ep.token = "conf-token-two"
+    check(wait_until(lambda: ep.unauthorized > 0, 30), "the endpoint refuses the old token (401)")
+    with open(token_file + ".tmp", "w") as f:
+        f.write("conf-token-two")
+    os.rename(token_file + ".tmp", token_file)
+    gen = ep.assign("after-rotation", taskdef("rotated", container("main", ["sleep", "600"])))
+    try:
+        ep.wait_ack(gen, 90)
+        acked = True
+    except TimeoutError:
+        acked = False
+    check(acked, "token rotation: after 401s the agent reads the file again and goes on (%d refused)"
+          % ep.unauthorized)
+    check("conf-token" not in b.log(whole=True), "the token never appears in berthd's log")
+    ep.remove("after-rotation")
 
     # stale: an older generation whose complete list would stop keep and add ghost
     g_now = ep.generation
