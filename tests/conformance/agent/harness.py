@@ -132,13 +132,19 @@ def ctr(change, name):
 
 
 # ---------------------------------------------------------------- the node
-def node(name, url, extra_config=None, start=True, second=False):
-    """A berthd whose one task source is the endpoint at url, with the test image imported.
+def node(name, url, extra_config=None, start=True, second=False, with_dir=False):
+    """A berthd whose task source is the endpoint at url, with the test image imported.
     second: a second node in the same test process, on a subnet of its own (the fixture
-    derives the first node's from the pid)."""
+    derives the first node's from the pid). with_dir: its task directory (b.tasks_dir) is a
+    second source."""
     cfg = {"TASK_SOURCES": url, "ENDPOINT_ALLOW_PLAIN_HTTP": "true"}
     cfg.update(extra_config or {})
     b = Berthd(name, extra_config=cfg, net_index=(220 + os.getpid() % 30) if second else None)
+    if with_dir:
+        with open(b.config) as f:
+            text = f.read()
+        with open(b.config, "w") as f:
+            f.write(text.replace("TASK_SOURCES=" + url + "\n", "TASK_SOURCES=dir:%s,%s\n" % (b.tasks_dir, url)))
     if second:
         b.bridge, b.nft_table = b.bridge + "b", b.nft_table + "b"
         with open(b.config) as f:
@@ -686,8 +692,8 @@ def run(main):
             ep.start()
             return ep
 
-        def node(self, name, url, extra_config=None, start=True, second=False):
-            b = node(name, url, extra_config, start=False, second=second)
+        def node(self, name, url, extra_config=None, start=True, second=False, with_dir=False):
+            b = node(name, url, extra_config, start=False, second=second, with_dir=with_dir)
             self.nodes.append(b)
             if start:
                 b.start()

@@ -12,7 +12,9 @@ reported STOPPED (TaskFailedToStart naming the field). The state-change stream s
 5xx answers, 413 (smaller batches) and partial acknowledgements: the endpoint ends up with
 exactly the changes the node made (berth events), once each, in order. Every request carries
 the bearer token of ENDPOINT_TOKEN_FILE; when the file is rewritten and the endpoint answers
-401 to the old token, the agent reads the file again and goes on; the token is never logged."""
+401 to the old token, the agent reads the file again and goes on; the token is never logged.
+The node's task directory is a second source: its task is never stopped by the endpoint's
+manifests, never reported to the endpoint, and counted in the heartbeats' free memory."""
 import json
 import os
 import threading
@@ -31,7 +33,8 @@ def main(ctx):
     token_file = os.path.join(ctx.tmp, "token")
     with open(token_file, "w") as f:
         f.write("  %s\n" % ep.token)  # surrounding whitespace is not part of the token
-    b = ctx.node("bad", ep.url, {"ENDPOINT_MAX_RESPONSE_SIZE": str(MAX), "ENDPOINT_TOKEN_FILE": token_file})
+    b = ctx.node("bad", ep.url, {"ENDPOINT_MAX_RESPONSE_SIZE": str(MAX), "ENDPOINT_TOKEN_FILE": token_file},
+                 with_dir=True)
     check(ep.unauthorized == 0 and ep.registers, "every request carries the bearer token from the file",
           ep.unauthorized)
     local = []
@@ -44,6 +47,16 @@ def main(ctx):
                 local.append(json.loads(line))
     threading.Thread(target=reader, daemon=True).start()
     time.sleep(0.3)
+
+    # a task of the node's other source, its task directory: the endpoint never hears of it
+    # and none of its manifests may stop it, but the node's free resources count it
+    with open(os.path.join(b.tasks_dir, "local.json.tmp"), "w") as f:
+        json.dump(taskdef("local", container("main", ["sleep", "600"], memory=512)), f)
+    os.rename(os.path.join(b.tasks_dir, "local.json.tmp"), os.path.join(b.tasks_dir, "local.json"))
+    local_task = wait_until(lambda: next((t for t in b.ps() if t["task_id"].startswith("local-")
+                                          and t["status"] == "RUNNING"), None), 90)
+    check(local_task, "the directory source's task runs beside the endpoint's")
+    local_id = local_task["task_id"] if local_task else "local-"
 
     keep_cmd = "echo started-$(cat /proc/sys/kernel/random/uuid); exec sleep 600"
     ep.wait_ack(ep.assign("keep", taskdef("keep", container("main", ["/bin/sh", "-c", keep_cmd]))))
@@ -203,14 +216,31 @@ def main(ctx):
     check(not faults, "state changes: every fault was served", faults)
     note("batch sizes seen: %s" % sizes[:20])
 
-    # what the endpoint has against what the node did
+    # the other source's task
+    t = b.task(local_id)
+    check(t and t["status"] == "RUNNING", "the directory source's task was never stopped by the endpoint's manifests",
+          dump(t))
+    check(not any(c["task_id"] == local_id for c in ep.changes)
+          and not any(x.get("task_id") == local_id for h in ep.heartbeats for x in h.get("tasks", [])),
+          "the endpoint never heard of the other source's task (changes, heartbeats)")
+    total = ep.registers[-1]["resources"]["memory_mib"]
+    hb = ep.heartbeats[-1] if ep.heartbeats else {}
+    check(hb.get("free", {}).get("memory_mib", total) <= total - 512,
+          "heartbeat: free memory counts the other source's task (512 MiB)",
+          "%s of %d" % (hb.get("free"), total))
+    os.unlink(os.path.join(b.tasks_dir, "local.json"))
+    b.wait_status(local_id, "STOPPED", 60)
+
+    # what the endpoint has against what the node did (its own tasks)
+    mine = [c for c in local if c["task_id"] != local_id]
+
     def caught_up():
         with ep.lock:
             got = [dict((k, v) for k, v in c.items() if k != "seq") for c in ep.changes]
-        return len(got) >= len(local) and got
+        return len(got) >= len(mine) and got
     got = wait_until(caught_up, 60, 0.2)
-    check(got == local, "the endpoint recorded exactly the node's changes, in order (%d)" % len(local),
-          "endpoint %d, node %d" % (len(got or []), len(local)))
+    check(got == mine, "the endpoint recorded exactly the node's changes, in order (%d)" % len(mine),
+          "endpoint %d, node %d" % (len(got or []), len(mine)))
     by_seq = {c["seq"]: c for c in ep.changes}
     check(all(by_seq.get(d["seq"]) == d for d in ep.duplicates),
           "changes sent again are the same changes (%d re-sent)" % len(ep.duplicates))
