@@ -5,8 +5,13 @@ container (berth exec, /proc, the container's own cgroup) against the definition
 task's reported state: user, uid/gid and groups, capabilities (effective and bounding),
 seccomp, no_new_privs, read-only root and a tmpfs, memory, cpu and pids accounting in the
 container's cgroup, rlimits, hostname, the task's own IP on eth0, DNS files (dnsServers,
-dnsSearchDomains, extraHosts), environment; then the reported transitions from PROVISIONING
-to STOPPED (UserInitiated by the endpoint)."""
+dnsSearchDomains, extraHosts), environment, berth-init as pid 1; then the reported
+transitions from PROVISIONING to STOPPED (UserInitiated by the endpoint). A second task checks
+task-wide pid and ipc namespaces, sharedMemorySize, entryPoint, workingDirectory,
+systemControls, host and task volumes, volumesFrom read-only, disableNetworking, portMappings
+and berth's stopSignal; a third networkMode none."""
+import os
+
 from harness import check, container, ctr, dump, note, run, taskdef, verify_changes
 
 CAPS = ["CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
@@ -33,7 +38,7 @@ def proc_status(text):
 
 def main(ctx):
     ep = ctx.endpoint("contract")
-    b = ctx.node("contract", ep.url, {"ALLOWED_CAPABILITIES": "NET_ADMIN"})
+    b = ctx.node("contract", ep.url, {"ALLOWED_CAPABILITIES": "NET_ADMIN", "ALLOWED_HOST_PATHS": ctx.tmp})
 
     app = container("app", ["sleep", "600"], user="berth", readonlyRootFilesystem=True,
                     linuxParameters={"capabilities": {"drop": ["NET_RAW", "CHOWN"]},
@@ -44,7 +49,8 @@ def main(ctx):
                     extraHosts=[{"hostname": "db.conf.test", "ipAddress": "127.0.1.5"}],
                     environment=[{"name": "CONF_ENV", "value": "from-the-task"}])
     root = container("root", ["/bin/sh", "-c", "sleep 600 & sleep 600 & wait"], essential=False,
-                     linuxParameters={"capabilities": {"add": ["NET_ADMIN"], "drop": ["MKNOD"]}},
+                     linuxParameters={"capabilities": {"add": ["NET_ADMIN"], "drop": ["MKNOD"]},
+                                      "initProcessEnabled": True},
                      memory=32, cpu=128)
     td = taskdef("contract", app, root, cpu="512", memory="128", berth={"hostname": "conf-task"})
     tid = ep.submit(td)
@@ -118,9 +124,9 @@ def main(ctx):
     check(cg("app", "cpu/cpu.shares", "cpu.weight") == want(256), "app: cpu 256 units",
           cg("app", "cpu/cpu.shares", "cpu.weight"))
     check(cg("root", "cpu/cpu.shares", "cpu.weight") == want(128), "root: cpu 128 units")
-    # the root container runs sh + 2 sleeps; the exec adds its shell, which execs cat
+    # the root container runs berth-init, sh and 2 sleeps; the exec adds its shell, which execs cat
     pids = cg("root", "pids/pids.current", "pids.current")
-    check(pids.isdigit() and int(pids) == 4, "root: the container's pids cgroup counts its own processes only", pids)
+    check(pids.isdigit() and int(pids) == 5, "root: the container's pids cgroup counts its own processes only", pids)
     note("pids.max (no task setting exists for it): %s" % cg("root", "pids/pids.max", "pids.max"))
     rc, out = sh("app", "grep 'open files' /proc/1/limits")
     check(out.split()[3:5] == ["512", "768"], "app: ulimit nofile 512/768", out)
@@ -149,6 +155,9 @@ def main(ctx):
     check("db.conf.test" not in out, "root: no extraHosts of another container", out)
     rc, out = sh("app", "echo $CONF_ENV; echo $HOME")
     check(out.split() == ["from-the-task", "/home/berth"], "app: environment, HOME from the image's passwd", out)
+    rc, out = sh("root", "tr '\\0' ' ' < /proc/1/cmdline")
+    check("berth-init" in out and "sleep 600 & sleep 600" in out,
+          "root: initProcessEnabled: pid 1 is berth-init running the command", out)
     rc, out = sh("app", "ls /proc | grep -c '^[0-9]'")
     check(out.strip().isdigit() and int(out.strip()) <= 4, "app: its own pid namespace", out)
 
@@ -165,6 +174,73 @@ def main(ctx):
                                   "STOPPED")), "every task state reported", seen)
     t = ep.task(tid)
     check(t["status"] == "STOPPED" and t["ip"] == ip, "the endpoint's task record says STOPPED with the address", dump(t))
+    more(ctx, ep, b)
+
+
+def more(ctx, ep, b):
+    """Task-wide namespaces, volumes, and the remaining container settings."""
+    hostdir = os.path.join(ctx.tmp, "hostvol")
+    os.makedirs(hostdir)
+    with open(os.path.join(hostdir, "hostfile"), "w") as f:
+        f.write("from-the-host\n")
+    a = container("a", ["pwd > /scratch/cwd; echo shm-from-a > /dev/shm/from-a; mkdir -p /w && echo a-web > /w/index.html; "
+                        "echo from-a > /host/from-a; exec httpd -f -p 8080 -h /w"],
+                  entryPoint=["/bin/sh", "-c"], workingDirectory="/tmp",
+                  mountPoints=[{"sourceVolume": "hostvol", "containerPath": "/host"},
+                               {"sourceVolume": "scratch", "containerPath": "/scratch"}],
+                  systemControls=[{"namespace": "net.ipv4.ip_unprivileged_port_start", "value": "80"}],
+                  linuxParameters={"sharedMemorySize": 32},
+                  portMappings=[{"containerPort": 8080, "protocol": "tcp"}])
+    bb = container("b", ["/bin/sh", "-c", "trap 'echo b got USR1; exit 0' USR1; while :; do sleep 0.2; done"],
+                   essential=False, volumesFrom=[{"sourceContainer": "a", "readOnly": True}],
+                   dependsOn=[{"containerName": "a", "condition": "START"}])
+    c = container("c", ["sleep", "602"], essential=False, disableNetworking=True)
+    td = taskdef("more", a, bb, c, pidMode="task", ipcMode="task",
+                 volumes=[{"name": "hostvol", "host": {"sourcePath": hostdir}}, {"name": "scratch"}],
+                 berth={"containers": {"b": {"stopSignal": "SIGUSR1"}}})
+    tid = ep.submit(td)
+    ch = ep.wait_status(tid, "RUNNING", 90)
+    ip = ch["ip"]
+
+    def sh(name, script):
+        p = b.cli("exec", "-c", name, tid, "/bin/sh", "-c", script, check=False)
+        return p.returncode, p.stdout + p.stderr
+
+    rc, out = sh("b", "ps -o args")
+    check("httpd -f -p 8080" in out and "sleep 602" in out, "pidMode task: b sees a's and c's processes", out)
+    rc, out = sh("b", "cat /dev/shm/from-a; df -k /dev/shm | tail -1")
+    check(out.startswith("shm-from-a") and " 32768 " in out, "ipcMode task: one /dev/shm of sharedMemorySize 32 MiB",
+          out)
+    rc, out = sh("a", "cat /scratch/cwd")
+    check(out.strip() == "/tmp", "workingDirectory: the command started in it", out)
+    rc, out = sh("a", "cat /proc/sys/net/ipv4/ip_unprivileged_port_start")
+    check(out.strip() == "80", "systemControls: the sysctl in the task's network namespace", out)
+    rc, out = sh("b", "cat /host/hostfile /host/from-a; touch /host/x; touch /scratch/x")
+    check("from-the-host" in out and "from-a" in out and out.count("Read-only file system") == 2,
+          "volumesFrom readOnly: a's host and task volumes, read-only in b", out)
+    check(os.path.exists(os.path.join(hostdir, "from-a")), "a wrote through its host volume to the host directory")
+    rc, out = sh("c", "ls /sys/class/net")
+    check(out.split() == ["lo"], "disableNetworking: only lo", out)
+    import urllib.request
+    try:
+        body = urllib.request.urlopen("http://%s:8080/" % ip, timeout=5).read().decode().strip()
+    except OSError as e:
+        body = str(e)
+    check(body == "a-web", "portMappings: the host reaches the container port on the task's address", body)
+
+    none = ep.submit(taskdef("none", container("main", ["sleep", "600"]), networkMode="none"))
+    ch_none = ep.wait_status(none, "RUNNING", 90)
+    p = b.cli("exec", none, "ls", "/sys/class/net", check=False)
+    check(p.stdout.split() == ["lo"] and ch_none["ip"] is None, "networkMode none: only lo, no address reported",
+          p.stdout + dump(ch_none))
+
+    for t in (tid, none):
+        ep.stop_task(t)
+    ch = ep.wait_status(tid, "STOPPED", 60)
+    check(ctr(ch, "b")["exit_code"] == 0 and "b got USR1" in b.cli("logs", tid, "b").stdout,
+          "berth stopSignal: b was asked to stop with SIGUSR1", dump(ch))
+    ep.wait_status(none, "STOPPED", 60)
+    verify_changes(ep.changes(), "contract", final=[tid, none])
 
 
 if __name__ == "__main__":
