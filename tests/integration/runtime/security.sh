@@ -57,9 +57,14 @@ expect_eq "a setuid binary does not make uid 1000 root under no_new_privs" 1000 
 bk=$(mkbundle kern '.process.args=["/bin/sh","-c","cat /proc/keys /proc/timer_list 2>/dev/null | wc -c; (echo 1 >/sys/kernel/profiling) 2>/dev/null && echo sys-writable || echo sys-readonly"]')
 out=$(cd "$bk" && rt run "kern-$ID_PREFIX" </dev/null 2>&1 | tr '\n' ' ') || true
 expect_eq "masked /proc files read empty; /sys is read-only" "0 sys-readonly " "$out"
-# Keyrings are not namespaced: each container gets its own session keyring.
-bk=$(mkbundle keys 'del(.linux.seccomp) | .linux.maskedPaths=[] | .process.args=["/bin/sh","-c","grep -c \" _ses: \" /proc/keys"]')
-a=$(cd "$bk" && rt run "k1-$ID_PREFIX" </dev/null 2>&1) || true
-b2=$(cd "$bk" && rt run --no-new-keyring "k2-$ID_PREFIX" </dev/null 2>&1) || true
-expect_eq "a new session keyring per container; none with --no-new-keyring" "1 0" "$a $b2"
+# Keyrings are not namespaced: each container gets its own session keyring; with
+# --no-new-keyring it keeps the caller's. keyring-probe (static) prints the session keyring.
+probe=${BERTH_KEYRING_PROBE:?the keyring-probe helper}
+cp "$probe" "$WORK/img2/keyring-probe"
+bk=$(mkbundle keys '.root.path=$img | del(.linux.seccomp) | .process.args=["/keyring-probe"]' --arg img "$WORK/img2")
+mine=$("$probe")
+k1=$(cd "$bk" && rt run "k1-$ID_PREFIX" </dev/null 2>&1) || true
+k2=$(cd "$bk" && rt run --no-new-keyring "k2-$ID_PREFIX" </dev/null 2>&1) || true
+check "a container has a session keyring of its own ($k1, the caller's is $mine)" test -n "$k1" -a "$k1" != "$mine"
+expect_eq "with --no-new-keyring it has the caller's" "$mine" "$k2"
 finish
