@@ -12,7 +12,7 @@ systemControls, host and task volumes, volumesFrom read-only, disableNetworking,
 and berth's stopSignal; a third networkMode none."""
 import os
 
-from harness import check, container, ctr, dump, note, run, taskdef, verify_changes
+from harness import check, container, ctr, dump, known_failure, note, run, taskdef, verify_changes
 
 CAPS = ["CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
         "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
@@ -38,7 +38,8 @@ def proc_status(text):
 
 def main(ctx):
     ep = ctx.endpoint("contract")
-    b = ctx.node("contract", ep.url, {"ALLOWED_CAPABILITIES": "NET_ADMIN", "ALLOWED_HOST_PATHS": ctx.tmp})
+    b = ctx.node("contract", ep.url, {"ALLOWED_CAPABILITIES": "NET_ADMIN", "ALLOWED_HOST_PATHS": ctx.tmp,
+                                      "ALLOWED_DEVICES": "/dev/net/tun"})
 
     app = container("app", ["sleep", "600"], user="berth", readonlyRootFilesystem=True,
                     linuxParameters={"capabilities": {"drop": ["NET_RAW", "CHOWN"]},
@@ -194,7 +195,9 @@ def more(ctx, ep, b):
     bb = container("b", ["/bin/sh", "-c", "trap 'echo b got USR1; exit 0' USR1; while :; do sleep 0.2; done"],
                    essential=False, volumesFrom=[{"sourceContainer": "a", "readOnly": True}],
                    dependsOn=[{"containerName": "a", "condition": "START"}])
-    c = container("c", ["sleep", "602"], essential=False, disableNetworking=True)
+    c = container("c", ["sleep", "602"], essential=False, disableNetworking=True,
+                  linuxParameters={"devices": [{"hostPath": "/dev/net/tun", "containerPath": "/dev/conf-tun",
+                                                "permissions": ["read"]}]})
     td = taskdef("more", a, bb, c, pidMode="task", ipcMode="task",
                  volumes=[{"name": "hostvol", "host": {"sourcePath": hostdir}}, {"name": "scratch"}],
                  berth={"containers": {"b": {"stopSignal": "SIGUSR1"}}})
@@ -219,6 +222,18 @@ def more(ctx, ep, b):
     check("from-the-host" in out and "from-a" in out and out.count("Read-only file system") == 2,
           "volumesFrom readOnly: a's host and task volumes, read-only in b", out)
     check(os.path.exists(os.path.join(hostdir, "from-a")), "a wrote through its host volume to the host directory")
+    # /dev/net/tun, not a default device (the defaults, /dev/zero and the like, stay rwm as
+    # in runc); opening it creates nothing (that needs TUNSETIFF and NET_ADMIN)
+    rc, out = sh("c", "ls -l /dev/conf-tun && exec 3</dev/conf-tun && echo opened")
+    check(rc == 0 and "10, 200" in out and "opened" in out, "devices: /dev/net/tun at /dev/conf-tun, open for reading",
+          out)
+    rc, out = sh("c", "exec 3>/dev/conf-tun && echo opened")
+    known_failure(rc != 0 and "opened" not in out and "not permitted" in out,
+                  "devices: permissions read only: opening for writing is refused (device cgroup)",
+                  "runtime: every linux.devices entry is allowed rwm after linux.resources.devices",
+                  out + sh("c", "cat /sys/fs/cgroup/devices/devices.list 2>/dev/null | head -1")[1])
+    rc, out = sh("a", "test -e /dev/conf-tun && echo present")
+    check("present" not in out, "devices: only in the container that asked", out)
     rc, out = sh("c", "ls /sys/class/net")
     check(out.split() == ["lo"], "disableNetworking: only lo", out)
     import urllib.request
