@@ -258,6 +258,7 @@ struct engine
   char *boot_id;
   json_object *generations; /* data_dir/sources.json: last persisted generation per source */
   struct berth_loop_source *gc_timer;
+  struct berth_loop_source *snapshot_timer;
   bool gc_running;
 };
 
@@ -283,7 +284,6 @@ void engine_check_sources_ready (struct engine *e);
 /* Processes the updates sources have queued (the sink's wakeup does this on the loop). */
 void engine_sink_process (struct engine *e);
 void engine_wake_pending (struct engine *e);
-bool engine_stopping_blocked (struct engine *e);
 
 /* store.c: task.json (intent) and state.json (what was done) under data_dir/tasks/<id> */
 int store_task_write (struct task *t, berth_err *err);

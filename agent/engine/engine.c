@@ -283,6 +283,7 @@ task_change_json (struct task *t)
 }
 
 static void snapshot_update (struct engine *e);
+static void snapshot_schedule (struct engine *e);
 static int on_sink_wakeup (struct berth_loop_source *src, void *data);
 
 static struct source_entry *
@@ -339,7 +340,7 @@ task_report (struct task *t)
             (t->reason && (t->known == TASK_STOPPED || t->known == TASK_PENDING)) ? t->reason : "");
   for (struct subscriber *s = e->subscribers; s; s = s->next)
     s->fn (change, s->data);
-  snapshot_update (e);
+  snapshot_schedule (e);
 }
 
 void
@@ -828,6 +829,27 @@ snapshot_update (struct engine *e)
   pthread_mutex_unlock (&e->sink.lock);
 }
 
+static int
+on_snapshot_timer (struct berth_loop_source *src, uint64_t now, void *data)
+{
+  (void) src;
+  (void) now;
+  snapshot_update (data);
+  return 0;
+}
+
+/* The node snapshot lists every task: rebuilding it at every transition would cost
+ * O(tasks) per report, O(tasks^2) when a host full of tasks starts. Sources read it every
+ * few seconds at most, so it is rebuilt at most every 100 ms. */
+static void
+snapshot_schedule (struct engine *e)
+{
+  if (e->snapshot_timer == NULL)
+    berth_loop_add_timer (e->loop, berth_now_ns () + 100000000ull, on_snapshot_timer, e, &e->snapshot_timer, NULL);
+  else if (berth_loop_timer_get (e->snapshot_timer) == 0)
+    berth_loop_timer_set (e->snapshot_timer, berth_now_ns () + 100000000ull);
+}
+
 static bool
 task_id_valid (const char *id)
 {
@@ -1112,11 +1134,6 @@ engine_check_sources_ready (struct engine *e)
     }
 }
 
-bool
-engine_stopping_blocked (struct engine *e)
-{
-  return !e->sources_ready;
-}
 
 /* ------------------------------------------------------------------ lifecycle */
 
@@ -1207,6 +1224,7 @@ engine_free (struct engine *e)
   if (e == NULL)
     return;
   berth_loop_remove (e->gc_timer);
+  berth_loop_remove (e->snapshot_timer);
   workers_free (e->workers);
   while (e->tasks)
     {
