@@ -15,7 +15,7 @@ refused() { # WHAT EXPECTED-TEXT ENV...
   if out=$(env "$@" "$BERTH" network --config /dev/null list 2>&1); then
     fail "$what: accepted"
   fi
-  echo "$out" | grep -qF "$want" || fail "$what: unclear error: $out"
+  grep -qF "$want" <<<"$out" || fail "$what: unclear error: $out"
   nothing_built "$what"
   say "$what: $out"
 }
@@ -37,7 +37,7 @@ ip link del clash0
 
 ip link add berth0 type veth peer name berth0p
 out=$(bn list 2>&1) && fail "a veth named like the bridge was accepted"
-echo "$out" | grep -q 'NET_BRIDGE: `berth0` exists and is not a bridge' || fail "unclear: $out"
+grep -q 'NET_BRIDGE: `berth0` exists and is not a bridge' <<<"$out" || fail "unclear: $out"
 ip link del berth0
 nothing_built "non-bridge link named like the bridge"
 
@@ -57,12 +57,12 @@ done
 
 bn create t1 >/dev/null
 out=$(bn create t2 2>&1) && fail "exhausted pool accepted a task"
-echo "$out" | grep -q 'pool 10.66.0.0/30 is exhausted: all of its 1 addresses are leased' ||
+grep -q 'pool 10.66.0.0/30 is exhausted: all of its 1 addresses are leased' <<<"$out" ||
   fail "unclear: $out"
 [ ! -e "$T/state/berth/tasks/t2.json" ] && [ ! -e "$T/netns/t2" ] && [ ! -e "$T/files/t2" ] ||
   fail "t2 half-built"
 out=$(bn create t1 2>&1) && fail "a second network for t1 accepted"
-echo "$out" | grep -q 'task `t1` already has a network' || fail "unclear: $out"
+grep -q 'task `t1` already has a network' <<<"$out" || fail "unclear: $out"
 must_ping t1 10.66.0.1
 say "exhausted pool and duplicate task: refused, t1 untouched"
 bn delete t1

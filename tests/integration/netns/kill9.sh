@@ -43,7 +43,7 @@ for mode in bridge ptp; do
     wait "$pid" 2>/dev/null || true
     [ -e "$T/state/berth/tasks/k-$step.json" ] || fail "$step: no record after the kill"
     out=$(bn reconcile --live keep)
-    echo "$out" | grep -q '"tasks":1' || fail "$step: reconcile did not tear down one task: $out"
+    grep -q '"tasks":1' <<<"$out" || fail "$step: reconcile did not tear down one task: $out"
     only_keep_left
     say "$mode: killed at $step: reconcile left nothing"
   done
@@ -54,7 +54,7 @@ for mode in bridge ptp; do
   echo gone-task >"$T/state/berth/10.88.200.2"
   echo live-task >"$T/state/berth/10.88.200.3"
   out=$(bn reconcile --live keep --live live-task)
-  echo "$out" | grep -q '"leases":2' || fail "reconcile freed the wrong leases: $out"
+  grep -q '"leases":2' <<<"$out" || fail "reconcile freed the wrong leases: $out"
   [ -e "$T/state/berth/10.88.200.3" ] || fail "a live task's lease was freed"
   rm "$T/state/berth/10.88.200.3"
   only_keep_left
@@ -66,9 +66,9 @@ for mode in bridge ptp; do
   ip link add bthstray000001 type veth peer name bthstray000002
   ip link set bthstray000001 alias "berth:berth:stray"
   out=$(bn reconcile --live keep)
-  echo "$out" | grep -q '"netns":1' || fail "stray netns: $out"
-  echo "$out" | grep -q '"files":1' || fail "stray files: $out"
-  echo "$out" | grep -q '"links":1' || fail "stray link: $out"
+  grep -q '"netns":1' <<<"$out" || fail "stray netns: $out"
+  grep -q '"files":1' <<<"$out" || fail "stray files: $out"
+  grep -q '"links":1' <<<"$out" || fail "stray link: $out"
   only_keep_left
   say "$mode: stray namespace, files and labelled link reconciled"
 

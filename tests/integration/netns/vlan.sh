@@ -18,7 +18,7 @@ export BERTH_NET_MODE=$kind BERTH_NET_HOST_NIC=uplink
 export BERTH_NET_POOLS=192.168.77.0/24,gateway=192.168.77.1,range=192.168.77.100-192.168.77.120
 
 if ! out=$(bn list 2>&1); then
-  if [ "$kind" = ipvlan ] && echo "$out" | grep -q 'this kernel has no ipvlan support'; then
+  if [ "$kind" = ipvlan ] && grep -q 'this kernel has no ipvlan support' <<<"$out"; then
     echo "berth reports: $out"
     echo "SKIP: this kernel has no ipvlan (CONFIG_IPVLAN); berth refuses NET_MODE=ipvlan clearly"
     exit 77
@@ -52,7 +52,7 @@ if [ "$kind" = macvlan ]; then
   bn delete o1 o2
 else
   err=$(bn create o1 --reach-tasks 2>&1) && fail "ipvlan with isolation accepted reachTasks"
-  echo "$err" | grep -q 'NET_ISOLATE' || fail "unclear refusal: $err"
+  grep -q 'NET_ISOLATE' <<<"$err" || fail "unclear refusal: $err"
 fi
 
 # Teardown frees the address at once: a new task may take it while the old namespace dies.
@@ -64,12 +64,12 @@ bn delete r1 m2
 
 # Settings berth cannot honour on this topology fail clearly, before anything is built.
 err=$(BERTH_NET_NAT=on bn list 2>&1) && fail "NAT accepted with $kind"
-echo "$err" | grep -q "NET_NAT: not available with NET_MODE=$kind" || fail "unclear: $err"
+grep -q "NET_NAT: not available with NET_MODE=$kind" <<<"$err" || fail "unclear: $err"
 err=$(BERTH_NET_HOST_NIC=nosuchnic bn list 2>&1) && fail "missing NIC accepted"
-echo "$err" | grep -q 'NET_HOST_NIC: no interface `nosuchnic`' || fail "unclear: $err"
+grep -q 'NET_HOST_NIC: no interface `nosuchnic`' <<<"$err" || fail "unclear: $err"
 err=$(BERTH_NET_POOLS=192.168.77.0/24,gateway=192.168.77.1,range=192.168.77.2-192.168.77.9 \
   bn list 2>&1) && fail "range with the NIC's own address accepted"
-echo "$err" | grep -q 'includes 192.168.77.2, the address of host NIC `uplink`' || fail "unclear: $err"
+grep -q 'includes 192.168.77.2, the address of host NIC `uplink`' <<<"$err" || fail "unclear: $err"
 
 [ -z "$(ls -A "$T/netns")" ] || fail "netns left"
 assert_clean
