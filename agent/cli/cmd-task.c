@@ -47,13 +47,47 @@ str_field (json_object *o, const char *key)
   return s;
 }
 
-static bool
-has_flag (int argc, char **argv, const char *a, const char *b)
+/* Options of the commands that take no argument but flags: anything else is an error that
+   names it (a flag the user mistyped must not be ignored). */
+struct flag
 {
+  const char *short_name, *long_name;
+  bool *set;
+};
+
+static int
+parse_flags (int argc, char **argv, const char *cmd, const struct flag *flags, size_t n_flags,
+             int max_positional, int *ret_first_positional)
+{
+  int positional = 0, first = argc;
   for (int i = 1; i < argc; i++)
-    if (strcmp (argv[i], a) == 0 || (b && strcmp (argv[i], b) == 0))
-      return true;
-  return false;
+    {
+      size_t k;
+      if (argv[i][0] != '-' || argv[i][1] == '\0')
+        {
+          if (positional++ == 0)
+            first = i;
+          if (positional > max_positional)
+            {
+              log_error ("%s: unexpected argument `%s` (see berth %s --help)", cmd, argv[i], cmd);
+              return -1;
+            }
+          continue;
+        }
+      for (k = 0; k < n_flags; k++)
+        if ((flags[k].short_name && strcmp (argv[i], flags[k].short_name) == 0)
+            || (flags[k].long_name && strcmp (argv[i], flags[k].long_name) == 0))
+          break;
+      if (k == n_flags)
+        {
+          log_error ("%s: unknown option `%s` (see berth %s --help)", cmd, argv[i], cmd);
+          return -1;
+        }
+      *flags[k].set = true;
+    }
+  if (ret_first_positional)
+    *ret_first_positional = first;
+  return 0;
 }
 
 /* ------------------------------------------------------------------ run */
@@ -139,7 +173,8 @@ cmd_run (int argc, char **argv)
               }
             else if (strcmp (status, "STOPPED") == 0)
               {
-                printf ("STOPPED %s: %s\n", str_field (change, "stop_code"), str_field (change, "reason"));
+                printf ("STOPPED %s: %s\n", str_field (change, "stop_code"),
+                        str_field (change, "reason"));
                 json_object_put (ev);
                 json_object_put (reply);
                 api_client_close (&c);
@@ -159,28 +194,42 @@ cmd_run (int argc, char **argv)
 static int
 cmd_ps (int argc, char **argv)
 {
-  bool all = has_flag (argc, argv, "-a", "--all");
-  bool json = has_flag (argc, argv, "--json", NULL);
-  json_object *args = json_object_new_object ();
+  bool all = false, json = false, quiet = false, help = false;
+  const struct flag flags[] = { { "-a", "--all", &all },
+                                { "-q", "--quiet", &quiet },
+                                { NULL, "--json", &json },
+                                { "-h", "--help", &help } };
+  json_object *args;
   cleanup_json json_object *reply = NULL;
   json_object *tasks = NULL;
 
-  if (has_flag (argc, argv, "--help", "-h"))
+  if (parse_flags (argc, argv, "ps", flags, sizeof flags / sizeof flags[0], 0, NULL) < 0)
+    return 2;
+  if (help)
     {
-      json_object_put (args);
-      printf ("Usage: berth ps [-a|--all] [--json]\nLists tasks (with -a, stopped ones too).\n");
+      printf ("Usage: berth ps [-a|--all] [-q|--quiet] [--json]\n"
+              "Lists tasks (with -a, stopped ones too; with -q, only their ids).\n");
       return 0;
     }
+  args = json_object_new_object ();
   json_object_object_add (args, "all", json_object_new_boolean (all));
   if (simple_call ("ps", args, &reply) != 0)
     return 1;
   json_object_object_get_ex (reply, "tasks", &tasks);
-  if (json)
+  if (quiet)
     {
-      printf ("%s\n", json_object_to_json_string_ext (tasks, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+      for (size_t i = 0; tasks && i < json_object_array_length (tasks); i++)
+        printf ("%s\n", str_field (json_object_array_get_idx (tasks, i), "task_id"));
       return 0;
     }
-  printf ("%-24s %-16s %-14s %-8s %-15s %s\n", "TASK ID", "FAMILY", "STATUS", "DESIRED", "IP", "CONTAINERS");
+  if (json)
+    {
+      printf ("%s\n", json_object_to_json_string_ext (tasks, JSON_C_TO_STRING_PRETTY
+                                                                 | JSON_C_TO_STRING_NOSLASHESCAPE));
+      return 0;
+    }
+  printf ("%-24s %-16s %-14s %-8s %-15s %s\n", "TASK ID", "FAMILY", "STATUS", "DESIRED", "IP",
+          "CONTAINERS");
   for (size_t i = 0; tasks && i < json_object_array_length (tasks); i++)
     {
       json_object *t = json_object_array_get_idx (tasks, i), *ctrs = NULL;
@@ -191,22 +240,24 @@ cmd_ps (int argc, char **argv)
         {
           json_object *c = json_object_array_get_idx (ctrs, k), *code = NULL;
           json_object_object_get_ex (c, "exit_code", &code);
-          int n = snprintf (cbuf + off, sizeof cbuf - off, "%s%s:%s%s%s", k ? " " : "", str_field (c, "name"),
-                            str_field (c, "status"), code ? "/" : "", code ? json_object_get_string (code) : "");
-          if (n < 0 || (size_t) n >= sizeof cbuf - off)
+          int n = snprintf (cbuf + off, sizeof cbuf - off, "%s%s:%s%s%s", k ? " " : "",
+                            str_field (c, "name"), str_field (c, "status"), code ? "/" : "",
+                            code ? json_object_get_string (code) : "");
+          if (n < 0 || (size_t)n >= sizeof cbuf - off)
             break;
-          off += (size_t) n;
+          off += (size_t)n;
         }
-      printf ("%-24s %-16s %-14s %-8s %-15s %s\n", str_field (t, "task_id"), str_field (t, "family"),
-              str_field (t, "status"), str_field (t, "desired"), *str_field (t, "ip") ? str_field (t, "ip") : "-",
-              cbuf);
+      printf ("%-24s %-16s %-14s %-8s %-15s %s\n", str_field (t, "task_id"),
+              str_field (t, "family"), str_field (t, "status"), str_field (t, "desired"),
+              *str_field (t, "ip") ? str_field (t, "ip") : "-", cbuf);
       if (*str_field (t, "reason"))
         printf ("%-24s   %s\n", "", str_field (t, "reason"));
     }
   return 0;
 }
 
-/* ------------------------------------------------------------------ inspect, stop, rm, stats, info */
+/* ------------------------------------------------------------------ inspect, stop, rm, stats, info
+ */
 
 static int
 task_op (int argc, char **argv, const char *op, const char *usage)
@@ -222,8 +273,14 @@ task_op (int argc, char **argv, const char *op, const char *usage)
           printf ("%s\n", usage);
           return 0;
         }
-      if (strcmp (argv[i], "-f") == 0 || strcmp (argv[i], "--force") == 0)
+      if (strcmp (op, "rm") == 0
+          && (strcmp (argv[i], "-f") == 0 || strcmp (argv[i], "--force") == 0))
         force = true;
+      else if (argv[i][0] == '-')
+        {
+          log_error ("%s: unknown option `%s` (see berth %s --help)", op, argv[i], op);
+          return 2;
+        }
       else if (task == NULL)
         task = argv[i];
       else
@@ -247,7 +304,8 @@ task_op (int argc, char **argv, const char *op, const char *usage)
     {
       json_object *t = NULL;
       json_object_object_get_ex (reply, "task", &t);
-      printf ("%s\n", json_object_to_json_string_ext (t, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+      printf ("%s\n", json_object_to_json_string_ext (t, JSON_C_TO_STRING_PRETTY
+                                                             | JSON_C_TO_STRING_NOSLASHESCAPE));
     }
   else if (strcmp (op, "stop") == 0)
     printf ("%s\n", str_field (reply, "task_id"));
@@ -257,41 +315,51 @@ task_op (int argc, char **argv, const char *op, const char *usage)
 static int
 cmd_inspect (int argc, char **argv)
 {
-  return task_op (argc, argv, "inspect", "Usage: berth inspect TASK\nPrints everything berthd knows of a task, as JSON.");
+  return task_op (argc, argv, "inspect",
+                  "Usage: berth inspect TASK\nPrints everything berthd knows of a task, as JSON.");
 }
 
 static int
 cmd_stop (int argc, char **argv)
 {
   return task_op (argc, argv, "stop",
-                  "Usage: berth stop TASK\nStops a task: each container gets its stop signal, then SIGKILL after stopTimeout.");
+                  "Usage: berth stop TASK\nStops a task: each container gets its stop signal, then "
+                  "SIGKILL after stopTimeout.");
 }
 
 static int
 cmd_rm (int argc, char **argv)
 {
-  return task_op (argc, argv, "rm",
-                  "Usage: berth rm [-f] TASK\nRemoves a stopped task's state and logs (-f: stop it first).");
+  return task_op (
+      argc, argv, "rm",
+      "Usage: berth rm [-f] TASK\nRemoves a stopped task's state and logs (-f: stop it first).");
 }
 
 static int
 cmd_stats (int argc, char **argv)
 {
-  json_object *args = json_object_new_object ();
+  bool help = false;
+  const struct flag flags[] = { { "-h", "--help", &help } };
+  json_object *args;
   cleanup_json json_object *reply = NULL;
   json_object *stats = NULL;
-  if (has_flag (argc, argv, "--help", "-h"))
+  int first;
+  if (parse_flags (argc, argv, "stats", flags, 1, 1, &first) < 0)
+    return 2;
+  if (help)
     {
-      json_object_put (args);
-      printf ("Usage: berth stats [TASK]\nCPU, memory, pids and I/O of the containers, from their cgroups, as JSON.\n");
+      printf ("Usage: berth stats [TASK]\nCPU, memory, pids and I/O of the containers, from their "
+              "cgroups, as JSON.\n");
       return 0;
     }
-  if (argc > 1)
-    json_object_object_add (args, "task", json_object_new_string (argv[1]));
+  args = json_object_new_object ();
+  if (first < argc)
+    json_object_object_add (args, "task", json_object_new_string (argv[first]));
   if (simple_call ("stats", args, &reply) != 0)
     return 1;
   json_object_object_get_ex (reply, "stats", &stats);
-  printf ("%s\n", json_object_to_json_string_ext (stats, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+  printf ("%s\n", json_object_to_json_string_ext (stats, JSON_C_TO_STRING_PRETTY
+                                                             | JSON_C_TO_STRING_NOSLASHESCAPE));
   return 0;
 }
 
@@ -300,12 +368,21 @@ cmd_info (int argc, char **argv)
 {
   cleanup_json json_object *reply = NULL;
   json_object *node = NULL;
-  (void) argc;
-  (void) argv;
+  bool help = false;
+  const struct flag flags[] = { { "-h", "--help", &help } };
+  if (parse_flags (argc, argv, "info", flags, 1, 0, NULL) < 0)
+    return 2;
+  if (help)
+    {
+      printf ("Usage: berth info\nThe node as berthd sees it (resources, ledger, sources, "
+              "cgroups), as JSON.\n");
+      return 0;
+    }
   if (simple_call ("info", NULL, &reply) != 0)
     return 1;
   json_object_object_get_ex (reply, "node", &node);
-  printf ("%s\n", json_object_to_json_string_ext (node, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+  printf ("%s\n", json_object_to_json_string_ext (node, JSON_C_TO_STRING_PRETTY
+                                                            | JSON_C_TO_STRING_NOSLASHESCAPE));
   return 0;
 }
 
@@ -316,13 +393,17 @@ cmd_events (int argc, char **argv)
 {
   struct api_client c = { .fd = -1 };
   cleanup_err berth_err err = NULL;
-  bool json = has_flag (argc, argv, "--json", NULL);
-  if (has_flag (argc, argv, "--help", "-h"))
+  bool json = false, help = false;
+  const struct flag flags[] = { { NULL, "--json", &json }, { "-h", "--help", &help } };
+  if (parse_flags (argc, argv, "events", flags, 2, 0, NULL) < 0)
+    return 2;
+  if (help)
     {
       printf ("Usage: berth events [--json]\nPrints every task state change as it happens.\n");
       return 0;
     }
-  if (api_client_connect (&c, &err) < 0 || api_client_call (&c, "events", NULL, NULL, 0, NULL, NULL, &err) < 0)
+  if (api_client_connect (&c, &err) < 0
+      || api_client_call (&c, "events", NULL, NULL, 0, NULL, NULL, &err) < 0)
     return fail (&err);
   for (;;)
     {
@@ -339,7 +420,8 @@ cmd_events (int argc, char **argv)
         printf ("%s\n", bjson_to_string (ch));
       else
         {
-          printf ("%s %s %s", str_field (ch, "time"), str_field (ch, "task_id"), str_field (ch, "status"));
+          printf ("%s %s %s", str_field (ch, "time"), str_field (ch, "task_id"),
+                  str_field (ch, "status"));
           json_object_object_get_ex (ch, "containers", &ctrs);
           for (size_t k = 0; ctrs && k < json_object_array_length (ctrs); k++)
             printf (" %s=%s", str_field (json_object_array_get_idx (ctrs, k), "name"),
@@ -419,8 +501,11 @@ static int
 cmd_logs (int argc, char **argv)
 {
   static const struct option longopts[] = {
-    { "follow", no_argument, NULL, 'f' }, { "timestamps", no_argument, NULL, 't' },
-    { "tail", required_argument, NULL, 'n' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+    { "follow", no_argument, NULL, 'f' },
+    { "timestamps", no_argument, NULL, 't' },
+    { "tail", required_argument, NULL, 'n' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
   };
   bool follow = false, timestamps = false;
   uint32_t tail = 0;
@@ -452,9 +537,10 @@ cmd_logs (int argc, char **argv)
         has_tail = true;
         break;
       case 'h':
-        printf ("Usage: berth logs [-f] [-t] [--tail N] TASK [CONTAINER]\n"
-                "Prints the containers' output (stdout to stdout, stderr to stderr); -f follows it\n"
-                "until the task stops.\n");
+        printf (
+            "Usage: berth logs [-f] [-t] [--tail N] TASK [CONTAINER]\n"
+            "Prints the containers' output (stdout to stdout, stderr to stderr); -f follows it\n"
+            "until the task stops.\n");
         return 0;
       default:
         return 2;
@@ -513,7 +599,7 @@ cmd_logs (int argc, char **argv)
             if (getline (&line, &cap, rd[i].f) <= 0)
               break;
           free (line);
-          (void) keep;
+          (void)keep;
         }
       drain (&rd[i], n > 1 ? rd[i].container : NULL, timestamps);
     }
@@ -523,7 +609,8 @@ cmd_logs (int argc, char **argv)
       cleanup_err berth_err err = NULL;
       int in = inotify_init1 (IN_CLOEXEC | IN_NONBLOCK);
       bool done = false;
-      if (api_client_connect (&ev, &err) < 0 || api_client_call (&ev, "events", NULL, NULL, 0, NULL, NULL, &err) < 0)
+      if (api_client_connect (&ev, &err) < 0
+          || api_client_call (&ev, "events", NULL, NULL, 0, NULL, NULL, &err) < 0)
         return fail (&err);
       for (size_t i = 0; i < n; i++)
         {
@@ -535,7 +622,8 @@ cmd_logs (int argc, char **argv)
         }
       while (!done)
         {
-          struct pollfd p[2] = { { .fd = in, .events = POLLIN }, { .fd = ev.fd, .events = POLLIN } };
+          struct pollfd p[2]
+              = { { .fd = in, .events = POLLIN }, { .fd = ev.fd, .events = POLLIN } };
           if (poll (p, 2, -1) < 0 && errno != EINTR)
             break;
           if (p[0].revents & POLLIN)
@@ -549,7 +637,8 @@ cmd_logs (int argc, char **argv)
               json_object *e = NULL, *ch = NULL;
               if (api_client_next_event (&ev, &e, NULL) < 0)
                 done = true;
-              else if (json_object_object_get_ex (e, "change", &ch) && strcmp (str_field (ch, "status"), "STOPPED") == 0
+              else if (json_object_object_get_ex (e, "change", &ch)
+                       && strcmp (str_field (ch, "status"), "STOPPED") == 0
                        && str_has_prefix (str_field (ch, "task_id"), task))
                 done = true;
               json_object_put (e);
@@ -610,9 +699,13 @@ static int
 cmd_exec (int argc, char **argv)
 {
   static const struct option longopts[] = {
-    { "interactive", no_argument, NULL, 'i' }, { "tty", no_argument, NULL, 't' },
-    { "container", required_argument, NULL, 'c' }, { "env", required_argument, NULL, 'e' },
-    { "workdir", required_argument, NULL, 'w' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+    { "interactive", no_argument, NULL, 'i' },
+    { "tty", no_argument, NULL, 't' },
+    { "container", required_argument, NULL, 'c' },
+    { "env", required_argument, NULL, 'e' },
+    { "workdir", required_argument, NULL, 'w' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
   };
   struct api_client c = { .fd = -1 };
   cleanup_err berth_err err = NULL;
@@ -709,8 +802,10 @@ cmd_exec (int argc, char **argv)
       sfd = signalfd (-1, &mask, SFD_CLOEXEC);
       while (!exited)
         {
-          struct pollfd p[4] = { { .fd = interactive ? 0 : -1, .events = POLLIN }, { .fd = pty, .events = POLLIN },
-                                 { .fd = c.fd, .events = POLLIN }, { .fd = sfd, .events = POLLIN } };
+          struct pollfd p[4] = { { .fd = interactive ? 0 : -1, .events = POLLIN },
+                                 { .fd = pty, .events = POLLIN },
+                                 { .fd = c.fd, .events = POLLIN },
+                                 { .fd = sfd, .events = POLLIN } };
           char buf[4096];
           ssize_t n;
           if (poll (p, 4, -1) < 0 && errno != EINTR)
@@ -719,13 +814,13 @@ cmd_exec (int argc, char **argv)
             {
               n = read (0, buf, sizeof buf);
               if (n > 0)
-                berth_write_all (pty, buf, (size_t) n);
+                berth_write_all (pty, buf, (size_t)n);
             }
           if (p[1].revents & (POLLIN | POLLHUP))
             {
               n = read (pty, buf, sizeof buf);
               if (n > 0)
-                berth_write_all (1, buf, (size_t) n);
+                berth_write_all (1, buf, (size_t)n);
             }
           if (p[3].revents & POLLIN)
             {
@@ -746,7 +841,7 @@ cmd_exec (int argc, char **argv)
                   exited = true;
                   /* what the process wrote last is still in the pty */
                   while ((n = read (pty, buf, sizeof buf)) > 0)
-                    berth_write_all (1, buf, (size_t) n);
+                    berth_write_all (1, buf, (size_t)n);
                 }
               json_object_put (ev);
             }

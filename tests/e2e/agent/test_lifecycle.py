@@ -34,6 +34,9 @@ def main(berthd):
 
     ps = b.cli("ps").stdout
     check(tid in ps and "RUNNING" in ps and "lifecycle" in ps, "berth ps lists the task", ps)
+    check(tid in b.cli("ps", "-q").stdout.split(), "berth ps -q prints the task id")
+    bad = b.cli("ps", "--bogus", check=False)
+    check(bad.returncode == 2 and "--bogus" in bad.stderr, "berth ps refuses an unknown option, naming it", bad.stderr)
     insp = json.loads(b.cli("inspect", tid[:8]).stdout)
     check(insp["task_id"] == tid and insp["definition"]["family"] == "lifecycle", "berth inspect by id prefix")
 
