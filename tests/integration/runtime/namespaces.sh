@@ -19,21 +19,49 @@ expect_eq "exec joins the user namespace" "$(readlink /proc/$upid/ns/user) 0" "$
 rt delete --force "ux-$ID_PREFIX"
 
 # A user namespace joined by path owns the container's new namespaces (a new pid namespace
-# included: the runtime forks once more inside it).
+# included: the runtime forks once more inside it). Its mappings are the holder's: the runtime
+# writes none (mappings given with a path are refused).
 unshare --user sleep 1000 &
 uholder=$!
 disown $uholder
 echo $uholder >>"$WORK/pids"
 for _ in $(seq 50); do [ "$(readlink /proc/$uholder/ns/user)" != "$(readlink /proc/self/ns/user)" ] && break; sleep 0.05; done
 echo "0 100000 65536" >/proc/$uholder/uid_map
-echo "0 100000 65536" >/proc/$uholder/gid_map
+echo "0 200000 65536" >/proc/$uholder/gid_map
 b=$(mkbundle joinuser '.linux.namespaces+=[{"type":"user","path":$u}]
-  | .process.args=["/bin/sh","-c","readlink /proc/self/ns/user; echo $$ $(id -u); readlink /proc/self/ns/pid"]' \
+  | .process.args=["/bin/sh","-c","readlink /proc/self/ns/user; echo $$ $(id -u); readlink /proc/self/ns/pid; cat /proc/self/uid_map /proc/self/gid_map | tr -s \" \" | sed \"s/^ //\""]' \
   --arg u "/proc/$uholder/ns/user")
 out=$(cd "$b" && rt run "ju-$ID_PREFIX" </dev/null 2>&1 | tr '\n' ' ') || true
 set -- $out
 expect_eq "a user namespace joined by path, with new namespaces under it: pid 1, root" "$(readlink /proc/$uholder/ns/user) 1 0" "${1:-} ${2:-} ${3:-}"
 check "... in a pid namespace of its own" test "${4:-}" != "$(readlink /proc/self/ns/pid)"
+expect_eq "... with the holder's mappings, seen from inside" "0 100000 65536 0 200000 65536" "${*:5}"
+# Every new namespace is owned by the joined user namespace (NS_GET_USERNS), checked on a
+# running container and on a process exec'd into it.
+jq '.process.args=["/bin/sleep","1000"]' "$b/config.json" >"$b/c" && mv "$b/c" "$b/config.json"
+(cd "$b" && rt run --detach "jud-$ID_PREFIX" </dev/null >/dev/null 2>&1) || true
+jpid=$(rt state "jud-$ID_PREFIX" | jq -r .pid)
+uino=$(stat -L -c %i /proc/$uholder/ns/user)
+nsprobe=${BERTH_NSOWNER_PROBE:?the nsowner-probe helper}
+owners() { # PID
+  local ns
+  for ns in mnt pid ipc uts net cgroup; do "$nsprobe" /proc/$1/ns/$ns; done | tr '\n' ' '
+}
+expect_eq "mount, pid, ipc, uts, network and cgroup namespaces owned by the joined user namespace" \
+  "$uino $uino $uino $uino $uino $uino " "$(owners "$jpid")"
+check "... all of them new" test "$(readlink /proc/$jpid/ns/mnt) $(readlink /proc/$jpid/ns/net)" != "$(readlink /proc/self/ns/mnt) $(readlink /proc/self/ns/net)"
+rt exec --detach --pid-file "$WORK/jud-exec.pid" "jud-$ID_PREFIX" /bin/sleep 1000 </dev/null >/dev/null 2>&1 || true
+epid=$(cat "$WORK/jud-exec.pid" 2>/dev/null || echo 0)
+expect_eq "exec joins the container's user namespace and the namespaces it owns" \
+  "$(readlink /proc/$jpid/ns/user) $(owners "$jpid")" "$(readlink /proc/$epid/ns/user 2>/dev/null) $(owners "$epid" 2>/dev/null)"
+expect_eq "exec'd process root in it" "0 100000" "$(rt exec "jud-$ID_PREFIX" /bin/sh -c 'echo $(id -u) $(grep "^ *0" /proc/self/uid_map | tr -s " " | cut -d" " -f3)' </dev/null 2>&1)"
+rt delete --force "jud-$ID_PREFIX"
+b=$(mkbundle joinuser-maps '.linux.namespaces+=[{"type":"user","path":$u}] | .linux.uidMappings=[{"containerID":0,"hostID":100000,"size":65536}]' \
+  --arg u "/proc/$uholder/ns/user")
+out=$(cd "$b" && rt create "jum-$ID_PREFIX" </dev/null 2>&1) && fail "mappings with a user namespace joined by path refused" \
+  || expect_match "mappings with a user namespace joined by path refused" 'linux.uidMappings: mappings cannot be set for a user namespace joined by path' "$out"
+check "... and the holder's mappings untouched" test "$(tr -s ' ' </proc/$uholder/uid_map | sed 's/^ //')" = "0 100000 65536"
+expect_eq "... and no state left" "" "$(rt list -q | grep jum- || true)"
 
 # Time namespace with offsets.
 up=$(cut -d. -f1 /proc/uptime)
