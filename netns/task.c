@@ -997,6 +997,12 @@ spec_check (struct netns_host *h, const struct netns_task_spec *spec, berth_err 
     return berth_err_set (err, 0,
                           "a host-mode task shares the host's network: reachTasks "
                           "does not apply");
+  /* A none-mode task has only lo: accepting reachTasks would be a setting silently
+   * ignored. */
+  if (spec->mode == NETNS_MODE_NONE && spec->reach_tasks)
+    return berth_err_set (err, 0,
+                          "a task with networkMode none has no network: reachTasks "
+                          "does not apply");
   return netns_dns_spec_check (spec, err);
 }
 

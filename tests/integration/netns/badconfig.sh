@@ -47,7 +47,7 @@ say "existing non-bridge link: refused"
 export BERTH_NET_POOLS=10.66.0.0/30 # a single task address
 bn list >/dev/null
 for args in "bad/id" "ok --hostname bad_name" "ok --dns not-an-ip" "ok --add-host x:300.1.1.1" \
-  "ok --mode host --reach-tasks" "ok --mode bogus"; do
+  "ok --mode host --reach-tasks" "ok --mode none --reach-tasks" "ok --mode bogus"; do
   # shellcheck disable=SC2086
   out=$(bn create $args 2>&1) && fail "accepted: $args"
   [ -z "$(ls -A "$T/state/berth/tasks")" ] || fail "$args: record left"
