@@ -500,6 +500,8 @@ import_docker_archive (struct import_run *run, struct archive_files *f, const st
             cleanup_close int bfd = ic_blob_open (s, le->digest, err);
             if (bfd < 0 || pread (bfd, magic, sizeof magic, 0) < 0)
               {
+                if (bfd >= 0)
+                  berth_err_set (err, errno, "read layer blob %s", le->digest);
                 json_object_put (ma);
                 json_object_put (layers_arr);
                 return -1;
