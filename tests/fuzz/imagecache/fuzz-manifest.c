@@ -1,6 +1,7 @@
 /* libFuzzer target: everything the image cache parses from a registry or an archive before
  * a byte is unpacked: documents (kind, index, manifest, image config), platform choice,
- * registry credentials (config.json), WWW-Authenticate challenges and references. */
+ * registry credentials (config.json), WWW-Authenticate challenges, registry error bodies and
+ * references. */
 #include "imagecache/internal.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
@@ -52,6 +53,11 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   if (ic_creds_parse (text, size, "config.json", &creds, &err) == 0)
     ic_creds_free (&creds);
   berth_err_free (&err);
+  /* an error body from a registry or a token server, turned into the message users read */
+  {
+    struct ic_response resp = { .status = 404, .body = (char *)text, .body_len = size };
+    free (ic_registry_error_text (&resp));
+  }
 
   /* the same bytes as a header value and as a reference (NUL-terminated copies) */
   if (size < 8192)
