@@ -44,6 +44,11 @@ struct stop_at
   const char *step;
 };
 
+/* The steps netns_task_setup reports (netns.h, step_hook); a name not among them would
+ * never stop anything, and the test waiting for the stop would only time out. */
+static const char *const setup_steps[]
+    = { "record", "lease", "netns", "link", "address", "firewall", "files", "ready", NULL };
+
 /* --stop-at STEP: stop (SIGSTOP) when the setup reaches STEP, so a test can kill -9 the
  * process at a known point and check that reconcile leaves nothing behind. */
 static void
@@ -351,7 +356,16 @@ cmd_network (int argc, char **argv)
       else if (strcmp (argv[i], "--set") == 0 && i + 1 < argc)
         strv_append (&sets, argv[++i]);
       else if (strcmp (argv[i], "--stop-at") == 0 && i + 1 < argc)
-        stop.step = argv[++i];
+        {
+          stop.step = argv[++i];
+          if (!strv_contains ((char *const *)setup_steps, stop.step))
+            {
+              log_error ("--stop-at `%s`: not a setup step (record, lease, netns, link, "
+                         "address, firewall, files or ready)",
+                         stop.step);
+              return 2;
+            }
+        }
       else
         {
           log_error ("network: unknown option `%s`", argv[i]);

@@ -55,6 +55,12 @@ for args in "bad/id" "ok --hostname bad_name" "ok --dns not-an-ip" "ok --add-hos
   say "refused: $args: $out"
 done
 
+out=$("$BERTH" network --config /dev/null --stop-at recrod create ok 2>&1) &&
+  fail "--stop-at with a step that does not exist was accepted"
+grep -q '`recrod`: not a setup step' <<<"$out" || fail "unclear: $out"
+[ -z "$(ls -A "$T/state/berth/tasks")" ] || fail "--stop-at recrod: record left"
+say "refused: --stop-at recrod: $out"
+
 bn create t1 >/dev/null
 out=$(bn create t2 2>&1) && fail "exhausted pool accepted a task"
 grep -q 'pool 10.66.0.0/30 is exhausted: all of its 1 addresses are leased' <<<"$out" ||
