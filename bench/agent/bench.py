@@ -158,9 +158,8 @@ def shim_pids(b):
 
 
 def container_pids(b, ids):
-    """task -> (status, container pid), one `berth inspect` each: `berth ps` cannot answer
-    with this many tasks (its reply exceeds the local API's 64 KiB message; see
-    docs/agent-bench.md)."""
+    """task -> (status, container pid), one `berth inspect` each (the pid is what shows the
+    same container was re-adopted, not a new one started)."""
     out = {}
     for i in ids:
         t = json.loads(b.cli("inspect", i).stdout)
@@ -305,6 +304,8 @@ def summary(res):
     lines.append("berthd benchmark  %s  %s, %d cpus, %d MiB, load at start %s, at end %s" % (
         mach["date"], mach["kernel"], mach["cpus"], mach["mem_mib"], mach["load"], res.get("load_end", "?")))
     lines.append("peers: %s; %s" % (res.get("podman_version", "?"), res.get("conmon_version", "?")))
+    if res["method"].get("data_on_tmpfs"):
+        lines.append("WHAT-IF: berthd's DATA_DIR on a tmpfs (not how berthd runs: /var/lib/berth is on disk)")
     if "start" in res:
         s = res["start"]
         keys = ["berth-dir-event", "berth-dir-status", "berth-run-wait", "podman-none", "podman-bridge"]
@@ -383,6 +384,8 @@ def main():
     ap.add_argument("--only", default="start,shim,scale", help="comma-separated: start, shim, scale")
     ap.add_argument("--work", help="work directory (default: a new one in /var/tmp, removed at the end)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--data-on-tmpfs", action="store_true",
+                    help="what-if: berthd's DATA_DIR on a tmpfs (its fsyncs cost nothing there)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench.py needs root")
@@ -394,7 +397,7 @@ def main():
     layout = image_layout(work)
     b = pm = ev = sw = None
     try:
-        b = BenchBerthd("agbench")
+        b = BenchBerthd("agbench", data_on_tmpfs=args.data_on_tmpfs)
         b.start()
         b.import_image(layout, IMAGE)
         ev = Events(b.api)
