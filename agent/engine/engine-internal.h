@@ -192,6 +192,7 @@ struct task
   bool last_reported_valid;
   enum task_status last_reported;
   char *last_reported_json;
+  char *last_state_json; /* what state.json holds, to skip rewriting it unchanged */
   struct berth_loop_source *retention_timer;
   bool removed;
 };

@@ -210,6 +210,7 @@ task_free (struct task *t)
   free (t->task_dir);
   free (t->task_log_dir);
   free (t->last_reported_json);
+  free (t->last_state_json);
   free (t);
 }
 
