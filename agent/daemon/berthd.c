@@ -50,7 +50,7 @@ static void
 on_ready (void *data)
 {
   struct daemon *d = data;
-  (void) d;
+  (void)d;
   log_info ("recovered; every task source has reported: ready");
   berth_notify ("READY=1\nSTATUS=running");
 }
@@ -69,7 +69,7 @@ static int
 on_terminate (struct berth_loop_source *src, int signo, void *data)
 {
   struct daemon *d = data;
-  (void) src;
+  (void)src;
   log_info ("signal %d: stopping berthd (tasks keep running)", signo);
   berth_notify ("STOPPING=1");
   berth_loop_quit (d->loop, 0);
@@ -154,7 +154,8 @@ setup_cgroups (struct daemon *d, berth_err *err)
     setenv ("BERTH_CGROUP_ROOT", root, 1);
   else
     unsetenv ("BERTH_CGROUP_ROOT");
-  log_info ("cgroups: %s layout, berth's root %s", cgroups_layout_name (cgroups_manager_layout (d->cgroups)),
+  log_info ("cgroups: %s layout, berth's root %s",
+            cgroups_layout_name (cgroups_manager_layout (d->cgroups)),
             root ? root : "below berthd's own cgroup");
   return 0;
 }
@@ -180,7 +181,8 @@ setup_network (struct daemon *d, berth_err *err)
       if (netns_config_set (&d->net_cfg, kv, eq + 1, err) < 0)
         return berth_err_wrap (err, "%s", d->cfg->delegated_origins[i]);
     }
-  if (netns_config_validate (&d->net_cfg, err) < 0 || netns_host_open (&d->net_cfg, &d->net, err) < 0)
+  if (netns_config_validate (&d->net_cfg, err) < 0
+      || netns_host_open (&d->net_cfg, &d->net, err) < 0)
     return berth_err_wrap (err, "task networking");
   return 0;
 }
@@ -188,9 +190,10 @@ setup_network (struct daemon *d, berth_err *err)
 static void
 usage (FILE *f)
 {
-  fprintf (f, "Usage: berthd [--config FILE] [--print-config] [--debug]\n"
-              "Runs ECS task definitions from the configured task sources.\n"
-              "Configuration: %s (keys in docs/configuration.md), BERTH_<KEY> overrides.\n",
+  fprintf (f,
+           "Usage: berthd [--config FILE] [--print-config] [--debug]\n"
+           "Runs ECS task definitions from the configured task sources.\n"
+           "Configuration: %s (keys in docs/configuration.md), BERTH_<KEY> overrides.\n",
            BERTH_CONFIG_DEFAULT_PATH);
 }
 
@@ -198,12 +201,9 @@ int
 main (int argc, char **argv)
 {
   static const struct option longopts[] = {
-    { "config", required_argument, NULL, 'c' },
-    { "print-config", no_argument, NULL, 'p' },
-    { "debug", no_argument, NULL, 'd' },
-    { "help", no_argument, NULL, 'h' },
-    { "version", no_argument, NULL, 'V' },
-    { NULL, 0, NULL, 0 },
+    { "config", required_argument, NULL, 'c' }, { "print-config", no_argument, NULL, 'p' },
+    { "debug", no_argument, NULL, 'd' },        { "help", no_argument, NULL, 'h' },
+    { "version", no_argument, NULL, 'V' },      { NULL, 0, NULL, 0 },
   };
   struct daemon d = { .lock_fd = -1 };
   cleanup_err berth_err err = NULL;
@@ -248,7 +248,8 @@ main (int argc, char **argv)
       return 0;
     }
   berth_log_parse_level (d.cfg->log_level, &level);
-  berth_log_init ("berthd", 2, strcmp (d.cfg->log_format, "json") == 0 ? BERTH_LOG_JSON : BERTH_LOG_PLAIN,
+  berth_log_init ("berthd", 2,
+                  strcmp (d.cfg->log_format, "json") == 0 ? BERTH_LOG_JSON : BERTH_LOG_PLAIN,
                   debug ? BERTH_LOG_DEBUG : level);
   for (char **u = d.cfg->unknown_env; *u; u++)
     log_warning ("%s is not a berthd setting (a typo?)", *u);
@@ -315,10 +316,10 @@ main (int argc, char **argv)
       .outbox = d.outbox,
       .policy = &d.policy,
       .default_pull_policy = d.cfg->image_pull_policy,
-      .reserved_cpu = (uint32_t) d.cfg->reserved_cpu,
-      .reserved_memory_mib = (uint32_t) (d.cfg->reserved_memory >> 20),
+      .reserved_cpu = (uint32_t)d.cfg->reserved_cpu,
+      .reserved_memory_mib = (uint32_t)(d.cfg->reserved_memory >> 20),
       .log_max_bytes = d.cfg->container_log_max_size,
-      .log_max_files = (uint32_t) d.cfg->container_log_max_files,
+      .log_max_files = (uint32_t)d.cfg->container_log_max_files,
       .task_retention_ns = d.cfg->stopped_task_retention,
       .default_stop_timeout_ns = d.cfg->container_stop_timeout,
       .container_start_timeout_ns = d.cfg->container_start_timeout,
@@ -341,9 +342,10 @@ main (int argc, char **argv)
     goto fail;
   d.watchdog_ns = berth_notify_watchdog_ns ();
   if (d.watchdog_ns)
-    berth_loop_add_timer (d.loop, berth_now_ns () + d.watchdog_ns / 2, on_watchdog, &d, &d.watchdog, NULL);
-  log_info ("berthd %s: %zu task source(s), API on %s", BERTH_VERSION, strv_len (d.cfg->task_sources),
-            d.cfg->api_socket);
+    berth_loop_add_timer (d.loop, berth_now_ns () + d.watchdog_ns / 2, on_watchdog, &d, &d.watchdog,
+                          NULL);
+  log_info ("berthd %s: %zu task source(s), API on %s", BERTH_VERSION,
+            strv_len (d.cfg->task_sources), d.cfg->api_socket);
 
   r = berth_loop_run (d.loop) < 0 ? 1 : 0;
   goto out;
@@ -353,10 +355,15 @@ fail:
   r = 1;
 out:
   api_server_free (d.api);
+  /* every report queued for the outbox written and its source told, while sources live */
+  if (d.outbox)
+    outbox_drain (d.outbox);
   for (struct source *s = d.sources; s; s = s->next)
     if (s->ops->stop)
       s->ops->stop (s->state);
   engine_free (d.engine);
+  if (d.outbox)
+    outbox_drain (d.outbox);
   while (d.sources)
     {
       struct source *s = d.sources;

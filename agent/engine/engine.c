@@ -12,14 +12,10 @@
 #include <sys/utsname.h>
 
 static const char *const task_status_names[] = {
-  [TASK_NONE] = "NONE",
-  [TASK_PROVISIONING] = "PROVISIONING",
-  [TASK_PENDING] = "PENDING",
-  [TASK_ACTIVATING] = "ACTIVATING",
-  [TASK_RUNNING] = "RUNNING",
-  [TASK_DEACTIVATING] = "DEACTIVATING",
-  [TASK_STOPPING] = "STOPPING",
-  [TASK_DEPROVISIONING] = "DEPROVISIONING",
+  [TASK_NONE] = "NONE",         [TASK_PROVISIONING] = "PROVISIONING",
+  [TASK_PENDING] = "PENDING",   [TASK_ACTIVATING] = "ACTIVATING",
+  [TASK_RUNNING] = "RUNNING",   [TASK_DEACTIVATING] = "DEACTIVATING",
+  [TASK_STOPPING] = "STOPPING", [TASK_DEPROVISIONING] = "DEPROVISIONING",
   [TASK_STOPPED] = "STOPPED",
 };
 
@@ -40,7 +36,7 @@ task_status_parse (const char *s, enum task_status *ret)
   for (size_t i = 0; i < ARRAY_SIZE (task_status_names); i++)
     if (strcmp (s, task_status_names[i]) == 0)
       {
-        *ret = (enum task_status) i;
+        *ret = (enum task_status)i;
         return 0;
       }
   return -EINVAL;
@@ -58,7 +54,7 @@ ctr_status_parse (const char *s, enum ctr_status *ret)
   for (size_t i = 0; i < ARRAY_SIZE (ctr_status_names); i++)
     if (strcmp (s, ctr_status_names[i]) == 0)
       {
-        *ret = (enum ctr_status) i;
+        *ret = (enum ctr_status)i;
         return 0;
       }
   return -EINVAL;
@@ -134,8 +130,9 @@ task_setup_def (struct task *t, berth_err *err)
       c->name = xstrdup (c->def->name);
       c->known = CTR_NONE;
       /* "<task>-<container>", unless that would not fit in a file name */
-      c->runtime_id = strlen (t->id) + 1 + strlen (c->name) <= 200 ? xasprintf ("%s-%s", t->id, c->name)
-                                                                    : xasprintf ("%s-%zu", t->id, i);
+      c->runtime_id = strlen (t->id) + 1 + strlen (c->name) <= 200
+                          ? xasprintf ("%s-%s", t->id, c->name)
+                          : xasprintf ("%s-%zu", t->id, i);
       c->bundle_dir = xasprintf ("%s/%s", t->state_dir, c->name);
       c->rootfs = xasprintf ("%s/rootfs", c->bundle_dir);
       c->rw_dir = xasprintf ("%s/%s", t->task_dir, c->name);
@@ -147,9 +144,9 @@ task_setup_def (struct task *t, berth_err *err)
   {
     uint64_t mem = 0;
     taskdef_resources (t->def, &t->need_cpu, &mem);
-    t->need_memory_mib = mem > UINT32_MAX ? UINT32_MAX : (uint32_t) mem;
+    t->need_memory_mib = mem > UINT32_MAX ? UINT32_MAX : (uint32_t)mem;
   }
-  (void) e;
+  (void)e;
   return 0;
 }
 
@@ -241,7 +238,7 @@ reason_json (const char *s)
   if (strlen (s) <= max)
     return json_object_new_string (s);
   {
-    cleanup_free char *cut = xasprintf ("%.*s…", (int) max, s);
+    cleanup_free char *cut = xasprintf ("%.*s…", (int)max, s);
     return json_object_new_string (cut);
   }
 }
@@ -255,11 +252,20 @@ task_change_json (struct task *t)
   char now[BERTH_RFC3339_LEN];
 
   json_object_object_add (o, "task_id", json_object_new_string (t->id));
-  json_object_object_add (o, "time", json_object_new_string (berth_format_rfc3339 (berth_realtime_ns (), now, sizeof now)));
-  json_object_object_add (o, "status", json_object_new_string (task_status_name (t->known == TASK_NONE ? TASK_PROVISIONING : t->known)));
-  json_object_object_add (o, "desired", json_object_new_string (t->desired == BERTH_DESIRED_RUNNING ? "RUNNING" : "STOPPED"));
-  json_object_object_add (o, "stop_code", t->known == TASK_STOPPED ? str_or_null (t->stop_code) : NULL);
-  json_object_object_add (o, "reason", (t->known == TASK_STOPPED || t->known == TASK_PENDING) ? reason_json (t->reason) : NULL);
+  json_object_object_add (
+      o, "time",
+      json_object_new_string (berth_format_rfc3339 (berth_realtime_ns (), now, sizeof now)));
+  json_object_object_add (o, "status",
+                          json_object_new_string (task_status_name (
+                              t->known == TASK_NONE ? TASK_PROVISIONING : t->known)));
+  json_object_object_add (
+      o, "desired",
+      json_object_new_string (t->desired == BERTH_DESIRED_RUNNING ? "RUNNING" : "STOPPED"));
+  json_object_object_add (o, "stop_code",
+                          t->known == TASK_STOPPED ? str_or_null (t->stop_code) : NULL);
+  json_object_object_add (
+      o, "reason",
+      (t->known == TASK_STOPPED || t->known == TASK_PENDING) ? reason_json (t->reason) : NULL);
   json_object_object_add (o, "ip", str_or_null (t->ip));
   json_object_object_add (ts, "pull_started", ts_json (t->pull_started_ns));
   json_object_object_add (ts, "pull_stopped", ts_json (t->pull_stopped_ns));
@@ -271,11 +277,14 @@ task_change_json (struct task *t)
       struct ctr *c = &t->ctrs[i];
       json_object *co = json_object_new_object ();
       json_object_object_add (co, "name", json_object_new_string (c->name));
-      json_object_object_add (co, "status", json_object_new_string (ctr_status_name (c->known == CTR_NONE ? CTR_PENDING : c->known)));
-      json_object_object_add (co, "exit_code", c->has_exit ? json_object_new_int (c->exit_code) : NULL);
+      json_object_object_add (
+          co, "status",
+          json_object_new_string (ctr_status_name (c->known == CTR_NONE ? CTR_PENDING : c->known)));
+      json_object_object_add (co, "exit_code",
+                              c->has_exit ? json_object_new_int (c->exit_code) : NULL);
       json_object_object_add (co, "reason", reason_json (c->reason));
       json_object_object_add (co, "health", json_object_new_string (ctr_health_name (c->health)));
-      json_object_object_add (co, "restart_count", json_object_new_int ((int) c->restart_count));
+      json_object_object_add (co, "restart_count", json_object_new_int ((int)c->restart_count));
       json_object_object_add (co, "image_digest", str_or_null (c->image_digest));
       json_object_array_add (ctrs, co);
     }
@@ -327,13 +336,14 @@ task_report (struct task *t)
     struct source_entry *s = source_find (e, t->source);
     if (s && s->has_consumer && e->o.outbox)
       {
-        if (outbox_append (e->o.outbox, t->source, change, NULL, &err) < 0)
+        /* queued: the writer thread makes it durable, then tells the source */
+        if (outbox_append_queued (e->o.outbox, t->source, change, s->outbox_ready, s->data, NULL,
+                                  &err)
+            < 0)
           {
             log_error ("task %s: outbox: %s", t->id, berth_err_msg (&err));
             berth_err_free (&err);
           }
-        else if (s->outbox_ready)
-          s->outbox_ready (s->data);
       }
   }
   log_info ("task %s: %s%s%s", t->id, task_status_name (t->known),
@@ -404,7 +414,8 @@ engine_ledger_release (struct engine *e, struct task *t)
     return;
   t->admitted = false;
   e->used_cpu -= t->need_cpu < e->used_cpu ? t->need_cpu : e->used_cpu;
-  e->used_memory_mib -= t->need_memory_mib < e->used_memory_mib ? t->need_memory_mib : e->used_memory_mib;
+  e->used_memory_mib
+      -= t->need_memory_mib < e->used_memory_mib ? t->need_memory_mib : e->used_memory_mib;
   engine_wake_pending (e);
 }
 
@@ -412,17 +423,20 @@ static bool
 ledger_admit (struct engine *e, struct task *t)
 {
   uint32_t free_cpu = e->total_cpu > e->used_cpu ? e->total_cpu - e->used_cpu : 0;
-  uint32_t free_mem = e->total_memory_mib > e->used_memory_mib ? e->total_memory_mib - e->used_memory_mib : 0;
+  uint32_t free_mem
+      = e->total_memory_mib > e->used_memory_mib ? e->total_memory_mib - e->used_memory_mib : 0;
   if (t->admitted)
     return true;
   if (t->need_cpu > free_cpu || t->need_memory_mib > free_mem)
     {
-      char *why = xasprintf ("waiting for resources: needs %u CPU units and %u MiB, %u CPU units and %u MiB free",
-                             t->need_cpu, t->need_memory_mib, free_cpu, free_mem);
+      char *why = xasprintf (
+          "waiting for resources: needs %u CPU units and %u MiB, %u CPU units and %u MiB free",
+          t->need_cpu, t->need_memory_mib, free_cpu, free_mem);
       if (t->need_cpu > e->total_cpu || t->need_memory_mib > e->total_memory_mib)
         {
           task_fail (t, "TaskFailedToStart",
-                     "the task needs %u CPU units and %u MiB; this node has %u CPU units and %u MiB for tasks",
+                     "the task needs %u CPU units and %u MiB; this node has %u CPU units and %u "
+                     "MiB for tasks",
                      t->need_cpu, t->need_memory_mib, e->total_cpu, e->total_memory_mib);
           free (why);
           return false;
@@ -474,20 +488,20 @@ static bool
 any_ctr_created (struct task *t)
 {
   for (size_t i = 0; i < t->n_ctrs; i++)
-    if (t->ctrs[i].known >= CTR_CREATED && !(t->ctrs[i].known == CTR_STOPPED && !t->ctrs[i].started_at_ns && !t->ctrs[i].has_exit))
+    if (t->ctrs[i].known >= CTR_CREATED
+        && !(t->ctrs[i].known == CTR_STOPPED && !t->ctrs[i].started_at_ns && !t->ctrs[i].has_exit))
       return true;
   return false;
 }
 
-static void
-retention_expired_cb (struct task *t);
+static void retention_expired_cb (struct task *t);
 
 static int
 on_retention (struct berth_loop_source *src, uint64_t now, void *data)
 {
   struct task *t = data;
-  (void) src;
-  (void) now;
+  (void)src;
+  (void)now;
   t->retention_timer = NULL;
   berth_loop_remove (src);
   retention_expired_cb (t);
@@ -500,7 +514,8 @@ task_arm_retention (struct task *t, uint64_t delay_ns)
   struct engine *e = t->engine;
   if (e->o.task_retention_ns == 0 || t->retention_timer)
     return;
-  berth_loop_add_timer (e->loop, berth_now_ns () + delay_ns, on_retention, t, &t->retention_timer, NULL);
+  berth_loop_add_timer (e->loop, berth_now_ns () + delay_ns, on_retention, t, &t->retention_timer,
+                        NULL);
 }
 
 static void
@@ -541,7 +556,8 @@ task_step_once (struct task *t)
         case TASK_PROVISIONING:
           provision_step (t);
           if (t->dirs_ready && t->net_ready && t->cgroup_ready && t->shim
-              && (!task_needs_holder (t) || t->holder_pid > 0) && t->desired == BERTH_DESIRED_RUNNING)
+              && (!task_needs_holder (t) || t->holder_pid > 0)
+              && t->desired == BERTH_DESIRED_RUNNING)
             {
               set_known (t, TASK_PENDING);
               t->step_again = true;
@@ -660,8 +676,8 @@ static int
 on_step_timer (struct berth_loop_source *src, uint64_t now, void *data)
 {
   struct task *t = data;
-  (void) now;
-  (void) src;
+  (void)now;
+  (void)src;
   task_step (t);
   return 0;
 }
@@ -737,7 +753,8 @@ engine_task_remove (struct engine *e, const char *id, bool force, berth_err *err
         return berth_err_set (err, EBUSY, "task `%s` is %s; stop it first or use --force", id,
                               task_status_name (t->known));
       task_request_stop (t, "UserInitiated", "Task stopped by berth rm --force");
-      return berth_err_set (err, EINPROGRESS, "task `%s` is stopping; it is removed once stopped", id);
+      return berth_err_set (err, EINPROGRESS, "task `%s` is stopping; it is removed once stopped",
+                            id);
     }
   berth_loop_remove (t->retention_timer);
   t->retention_timer = NULL;
@@ -797,13 +814,21 @@ snapshot_update (struct engine *e)
   json_object_object_add (res, "cpu", json_object_new_int64 (e->total_cpu));
   json_object_object_add (res, "memory_mib", json_object_new_int64 (e->total_memory_mib));
   json_object_object_add (o, "resources", res);
-  json_object_object_add (fr, "cpu", json_object_new_int64 (e->total_cpu > e->used_cpu ? e->total_cpu - e->used_cpu : 0));
-  json_object_object_add (fr, "memory_mib", json_object_new_int64 (e->total_memory_mib > e->used_memory_mib ? e->total_memory_mib - e->used_memory_mib : 0));
+  json_object_object_add (
+      fr, "cpu",
+      json_object_new_int64 (e->total_cpu > e->used_cpu ? e->total_cpu - e->used_cpu : 0));
+  json_object_object_add (fr, "memory_mib",
+                          json_object_new_int64 (e->total_memory_mib > e->used_memory_mib
+                                                     ? e->total_memory_mib - e->used_memory_mib
+                                                     : 0));
   json_object_object_add (o, "free", fr);
   json_object_object_add (attrs, "os", json_object_new_string ("linux"));
   json_object_object_add (attrs, "arch", json_object_new_string (u.machine));
   json_object_object_add (attrs, "kernel", json_object_new_string (u.release));
-  json_object_object_add (attrs, "cgroup", json_object_new_string (e->o.cgroups ? cgroups_layout_name (cgroups_manager_layout (e->o.cgroups)) : "none"));
+  json_object_object_add (
+      attrs, "cgroup",
+      json_object_new_string (
+          e->o.cgroups ? cgroups_layout_name (cgroups_manager_layout (e->o.cgroups)) : "none"));
   if (e->o.net)
     json_object_array_add (modes, json_object_new_string ("awsvpc"));
   json_object_array_add (modes, json_object_new_string ("host"));
@@ -819,8 +844,12 @@ snapshot_update (struct engine *e)
       json_object *to = json_object_new_object ();
       json_object_object_add (to, "task_id", json_object_new_string (t->id));
       json_object_object_add (to, "source", json_object_new_string (t->source));
-      json_object_object_add (to, "status", json_object_new_string (task_status_name (t->known == TASK_NONE ? TASK_PROVISIONING : t->known)));
-      json_object_object_add (to, "desired", json_object_new_string (t->desired == BERTH_DESIRED_RUNNING ? "RUNNING" : "STOPPED"));
+      json_object_object_add (to, "status",
+                              json_object_new_string (task_status_name (
+                                  t->known == TASK_NONE ? TASK_PROVISIONING : t->known)));
+      json_object_object_add (
+          to, "desired",
+          json_object_new_string (t->desired == BERTH_DESIRED_RUNNING ? "RUNNING" : "STOPPED"));
       json_object_array_add (tasks, to);
     }
   json_object_object_add (o, "tasks", tasks);
@@ -833,8 +862,8 @@ snapshot_update (struct engine *e)
 static int
 on_snapshot_timer (struct berth_loop_source *src, uint64_t now, void *data)
 {
-  (void) src;
-  (void) now;
+  (void)src;
+  (void)now;
   snapshot_update (data);
   return 0;
 }
@@ -846,7 +875,8 @@ static void
 snapshot_schedule (struct engine *e)
 {
   if (e->snapshot_timer == NULL)
-    berth_loop_add_timer (e->loop, berth_now_ns () + 100000000ull, on_snapshot_timer, e, &e->snapshot_timer, NULL);
+    berth_loop_add_timer (e->loop, berth_now_ns () + 100000000ull, on_snapshot_timer, e,
+                          &e->snapshot_timer, NULL);
   else if (berth_loop_timer_get (e->snapshot_timer) == 0)
     berth_loop_timer_set (e->snapshot_timer, berth_now_ns () + 100000000ull);
 }
@@ -882,8 +912,7 @@ task_accept (struct engine *e, const char *id, const char *source, json_object *
       task_free (t);
       return NULL;
     }
-  if (task_setup_def (t, &def_err) < 0
-      || taskdef_check_policy (t->def, e->o.policy, &def_err) < 0)
+  if (task_setup_def (t, &def_err) < 0 || taskdef_check_policy (t->def, e->o.policy, &def_err) < 0)
     {
       t->stop_code = xstrdup ("TaskFailedToStart");
       t->reason = xstrdup (berth_err_msg (&def_err));
@@ -946,14 +975,16 @@ process_update (struct engine *e, struct source_update *u)
       struct task *t;
       if (!task_id_valid (a->task_id))
         {
-          log_warning ("source %s: task id `%s` refused: 1-128 of [A-Za-z0-9_.-], starting with a letter or digit",
+          log_warning ("source %s: task id `%s` refused: 1-128 of [A-Za-z0-9_.-], starting with a "
+                       "letter or digit",
                        u->source, a->task_id);
           continue;
         }
       t = engine_task_find (e, a->task_id);
       if (t && strcmp (t->source, u->source) != 0)
         {
-          log_warning ("source %s: task `%s` belongs to source %s; ignored", u->source, a->task_id, t->source);
+          log_warning ("source %s: task `%s` belongs to source %s; ignored", u->source, a->task_id,
+                       t->source);
           continue;
         }
       if (a->desired == BERTH_DESIRED_STOPPED)
@@ -976,12 +1007,14 @@ process_update (struct engine *e, struct source_update *u)
     for (struct task *t = e->tasks; t; t = t->next)
       {
         bool listed = false;
-        if (strcmp (t->source, u->source) != 0 || t->known == TASK_STOPPED || t->desired == BERTH_DESIRED_STOPPED)
+        if (strcmp (t->source, u->source) != 0 || t->known == TASK_STOPPED
+            || t->desired == BERTH_DESIRED_STOPPED)
           continue;
         for (size_t i = 0; i < u->n_tasks && !listed; i++)
           listed = strcmp (u->tasks[i].task_id, t->id) == 0;
         if (!listed)
-          task_request_stop (t, "UserInitiated", "Task stopped: absent from its source's complete list");
+          task_request_stop (t, "UserInitiated",
+                             "Task stopped: absent from its source's complete list");
       }
   if (u->generation)
     {
@@ -1002,7 +1035,7 @@ out:
 static int
 on_sink_wakeup (struct berth_loop_source *src, void *data)
 {
-  (void) src;
+  (void)src;
   engine_sink_process (data);
   return 0;
 }
@@ -1085,8 +1118,9 @@ gc_done (void *arg)
   if (j->r < 0)
     log_warning ("image GC: %s", berth_err_msg (&j->err));
   else if (j->report.bytes_freed || strv_len (j->report.images_removed))
-    log_info ("image GC: removed %zu image(s), %" PRIu64 " bytes; the store's filesystem is %u%% used",
-              strv_len (j->report.images_removed), j->report.bytes_freed, j->report.disk_used_after);
+    log_info (
+        "image GC: removed %zu image(s), %" PRIu64 " bytes; the store's filesystem is %u%% used",
+        strv_len (j->report.images_removed), j->report.bytes_freed, j->report.disk_used_after);
   imagecache_gc_report_clear (&j->report);
   berth_err_free (&j->err);
   free (j);
@@ -1127,14 +1161,14 @@ engine_check_sources_ready (struct engine *e)
   for (struct task *t = e->tasks; t; t = t->next)
     task_schedule_step (t);
   if (e->o.image_gc_interval_ns && e->o.images && e->gc_timer == NULL)
-    berth_loop_add_timer (e->loop, berth_now_ns () + e->o.image_gc_interval_ns, on_gc_timer, e, &e->gc_timer, NULL);
+    berth_loop_add_timer (e->loop, berth_now_ns () + e->o.image_gc_interval_ns, on_gc_timer, e,
+                          &e->gc_timer, NULL);
   if (e->o.ready && !e->ready_called)
     {
       e->ready_called = true;
       e->o.ready (e->o.ready_data);
     }
 }
-
 
 /* ------------------------------------------------------------------ lifecycle */
 
@@ -1148,10 +1182,11 @@ read_node_facts (struct engine *e)
   cleanup_free char *boot = NULL;
 
   if (sysinfo (&si) == 0)
-    mem_mib = (uint64_t) si.totalram * si.mem_unit / (1024 * 1024);
-  e->total_cpu = (uint32_t) (ncpu > 0 ? ncpu : 1) * 1024;
+    mem_mib = (uint64_t)si.totalram * si.mem_unit / (1024 * 1024);
+  e->total_cpu = (uint32_t)(ncpu > 0 ? ncpu : 1) * 1024;
   e->total_cpu = e->total_cpu > e->o.reserved_cpu ? e->total_cpu - e->o.reserved_cpu : 0;
-  e->total_memory_mib = mem_mib > e->o.reserved_memory_mib ? (uint32_t) (mem_mib - e->o.reserved_memory_mib) : 0;
+  e->total_memory_mib
+      = mem_mib > e->o.reserved_memory_mib ? (uint32_t)(mem_mib - e->o.reserved_memory_mib) : 0;
   if (gethostname (host, sizeof host) == 0)
     e->hostname = xstrdup (host);
   if (berth_read_file_at (AT_FDCWD, "/proc/sys/kernel/random/boot_id", 128, &boot, NULL, NULL) == 0)
@@ -1173,7 +1208,8 @@ engine_new (const struct engine_options *opts, struct engine **ret, berth_err *e
   e->runtime_path = xstrdup (opts->runtime_path);
   e->shim_path = xstrdup (opts->shim_path);
   e->init_path = opts->init_path ? xstrdup (opts->init_path) : NULL;
-  e->default_pull_policy = xstrdup (opts->default_pull_policy ? opts->default_pull_policy : "if-not-present");
+  e->default_pull_policy
+      = xstrdup (opts->default_pull_policy ? opts->default_pull_policy : "if-not-present");
   e->o.data_dir = e->data_dir;
   e->o.run_dir = e->run_dir;
   e->o.log_dir = e->log_dir;

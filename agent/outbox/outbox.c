@@ -32,6 +32,20 @@ struct outbox_source
   uint64_t last_seq;
   uint64_t coalesced;
   uint64_t quarantined;
+  size_t queued; /* changes handed to the writer, not yet durable */
+};
+
+/* A change waiting for the writer thread (outbox_append_queued). */
+struct queued_change
+{
+  struct queued_change *next;
+  struct outbox_source *src;
+  uint64_t seq;
+  char *task_id;
+  char *text;
+  size_t len;
+  void (*durable) (void *data);
+  void *data;
 };
 
 struct outbox
@@ -47,6 +61,13 @@ struct outbox
   dev_t dev;
   ino_t ino;
   unsigned refs;
+  /* The writer thread of outbox_append_queued, started at its first use. Guarded by lock. */
+  pthread_t writer;
+  bool writer_started, writer_busy, stopping;
+  pthread_cond_t queue_cond; /* the writer waits for work */
+  pthread_cond_t idle_cond;  /* outbox_drain waits for an empty queue */
+  struct queued_change *queue_head, **queue_tail;
+  uint64_t write_failures;
 };
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -354,6 +375,9 @@ outbox_open (const char *dir, const struct outbox_limits *limits, struct outbox 
     {
       ob = xzalloc (sizeof (*ob));
       pthread_mutex_init (&ob->lock, NULL);
+      pthread_cond_init (&ob->queue_cond, NULL);
+      pthread_cond_init (&ob->idle_cond, NULL);
+      ob->queue_tail = &ob->queue_head;
       ob->dfd = dfd;
       ob->dir = xstrdup (dir);
       ob->dev = st.st_dev;
@@ -392,6 +416,13 @@ outbox_close (struct outbox *ob)
       }
   pthread_mutex_unlock (&registry_lock);
 
+  pthread_mutex_lock (&ob->lock);
+  ob->stopping = true;
+  pthread_cond_broadcast (&ob->queue_cond);
+  pthread_mutex_unlock (&ob->lock);
+  if (ob->writer_started)
+    pthread_join (ob->writer, NULL);
+
   while (ob->sources)
     {
       struct outbox_source *s = ob->sources;
@@ -400,6 +431,8 @@ outbox_close (struct outbox *ob)
     }
   close (ob->dfd);
   free (ob->dir);
+  pthread_cond_destroy (&ob->queue_cond);
+  pthread_cond_destroy (&ob->idle_cond);
   pthread_mutex_destroy (&ob->lock);
   free (ob);
 }
@@ -456,15 +489,16 @@ source_over_limits (struct outbox *ob, struct outbox_source *s)
   return s->n_entries > ob->limits.max_changes || s->bytes > ob->limits.max_bytes;
 }
 
-int
-outbox_append (struct outbox *ob, const char *source, json_object *change, uint64_t *ret_seq,
-               berth_err *err)
+/* Validates change and serialises it with "seq" first (a shallow copy: the caller's object
+ * stays untouched). Called with ob->lock held: it assigns the source's next seq. */
+static int
+prepare_change (struct outbox *ob, const char *source, json_object *change,
+                struct outbox_source **ret_src, uint64_t *ret_seq, char **ret_text, size_t *ret_len,
+                const char **ret_task_id, berth_err *err)
 {
   cleanup_json json_object *copy = NULL;
   struct outbox_source *s;
   const char *task_id, *text;
-  char name[32];
-  uint64_t seq;
   size_t len;
   int r;
 
@@ -473,44 +507,262 @@ outbox_append (struct outbox *ob, const char *source, json_object *change, uint6
     return r;
   if (json_object_object_get_ex (change, "seq", NULL))
     return berth_err_set (err, EINVAL, "state change: seq: set by the outbox, not the caller");
-
-  /* A shallow copy with "seq" first: the caller's object stays untouched. */
-  copy = json_object_new_object ();
-  json_object_object_add (copy, "seq", NULL);
-  json_object_object_foreach (change, key, val)
-    json_object_object_add (copy, key, json_object_get (val));
-
-  pthread_mutex_lock (&ob->lock);
   r = source_get (ob, source, &s, err);
   if (r < 0)
-    goto out;
-  seq = s->last_seq + 1;
-  json_object_object_add (copy, "seq", json_object_new_uint64 (seq));
+    return r;
+  copy = json_object_new_object ();
+  json_object_object_add (copy, "seq", json_object_new_uint64 (s->last_seq + 1));
+  json_object_object_foreach (change, key, val)
+    json_object_object_add (copy, key, json_object_get (val));
   text = json_object_to_json_string_length (copy, JSON_C_TO_STRING_PLAIN, &len);
   if (len > OUTBOX_MAX_CHANGE_BYTES)
-    {
-      r = berth_err_set (err, EFBIG, "state change of task `%s`: %zu bytes, at most %d", task_id,
-                         len, OUTBOX_MAX_CHANGE_BYTES);
-      goto out;
-    }
+    return berth_err_set (err, EFBIG, "state change of task `%s`: %zu bytes, at most %d", task_id,
+                          len, OUTBOX_MAX_CHANGE_BYTES);
+  *ret_src = s;
+  *ret_seq = ++s->last_seq;
+  *ret_text = xstrdup (text);
+  *ret_len = len;
+  *ret_task_id = task_id;
+  return 0;
+}
+
+/* The change is durable: into the index, where outbox_read sees it. ob->lock held. */
+static void
+publish (struct outbox *ob, struct outbox_source *s, uint64_t seq, size_t len, const char *task_id)
+{
+  entries_push (s, seq, len, task_id);
+  s->bytes += len;
+  if (source_over_limits (ob, s))
+    source_coalesce (s);
+}
+
+int
+outbox_append (struct outbox *ob, const char *source, json_object *change, uint64_t *ret_seq,
+               berth_err *err)
+{
+  cleanup_free char *text = NULL;
+  struct outbox_source *s;
+  const char *task_id;
+  char name[32];
+  uint64_t seq;
+  size_t len;
+  int r;
+
+  pthread_mutex_lock (&ob->lock);
+  /* after the queued changes, or a lower seq could be published after this one */
+  while (ob->queue_head || ob->writer_busy)
+    pthread_cond_wait (&ob->idle_cond, &ob->lock);
+  r = prepare_change (ob, source, change, &s, &seq, &text, &len, &task_id, err);
+  if (r < 0)
+    goto out;
   change_file_name (seq, name);
   r = berth_write_file_atomic_at (s->dfd, name, text, len, 0600, err);
   if (r < 0)
     {
+      /* the seq stays used: a queued change may already hold the next one */
       berth_err_wrap (err, "outbox `%s`", source);
       goto out;
     }
-  entries_push (s, seq, len, task_id);
-  s->bytes += len;
-  s->last_seq = seq;
-  if (source_over_limits (ob, s))
-    source_coalesce (s);
+  publish (ob, s, seq, len, task_id);
   if (ret_seq)
     *ret_seq = seq;
   r = 0;
 out:
   pthread_mutex_unlock (&ob->lock);
   return r;
+}
+
+/* Writes one queued change: temporary file, fdatasync, rename. The directory is synced
+ * once per batch by the caller. No lock held: only the writer touches queued seqs' files. */
+static int
+write_queued (struct queued_change *q, berth_err *err)
+{
+  char name[32], tmp[48];
+  cleanup_close int fd = -1;
+  size_t off = 0;
+
+  change_file_name (q->seq, name);
+  snprintf (tmp, sizeof tmp, ".tmp-%s", name);
+  fd = openat (q->src->dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0)
+    return berth_err_set (err, errno, "outbox `%s`: create `%s`", q->src->name, tmp);
+  while (off < q->len)
+    {
+      ssize_t n = write (fd, q->text + off, q->len - off);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        goto fail;
+      off += (size_t)n;
+    }
+  if (fdatasync (fd) < 0 || renameat (q->src->dfd, tmp, q->src->dfd, name) < 0)
+    goto fail;
+  return 0;
+fail:
+  {
+    int e = errno;
+    unlinkat (q->src->dfd, tmp, 0);
+    return berth_err_set (err, e, "outbox `%s`: write `%s`", q->src->name, name);
+  }
+}
+
+static void
+queued_free (struct queued_change *q)
+{
+  free (q->task_id);
+  free (q->text);
+  free (q);
+}
+
+/* The writer: takes the whole queue, writes it in seq order, syncs each source directory
+ * once, then publishes and tells the callers. A failure (a full disk) keeps the rest of the
+ * batch queued, in order, and retries a second later: a change is never dropped. */
+static void *
+writer_main (void *arg)
+{
+  struct outbox *ob = arg;
+
+  pthread_mutex_lock (&ob->lock);
+  for (;;)
+    {
+      struct queued_change *batch, *q, *failed = NULL;
+      cleanup_err berth_err err = NULL;
+
+      while (ob->queue_head == NULL && !ob->stopping)
+        pthread_cond_wait (&ob->queue_cond, &ob->lock);
+      if (ob->queue_head == NULL)
+        break;
+      batch = ob->queue_head;
+      ob->queue_head = NULL;
+      ob->queue_tail = &ob->queue_head;
+      ob->writer_busy = true;
+      pthread_mutex_unlock (&ob->lock);
+
+      for (q = batch; q; q = q->next)
+        if (write_queued (q, &err) < 0)
+          {
+            failed = q;
+            break;
+          }
+      for (q = batch; q != failed; q = q->next)
+        {
+          bool seen = false;
+          for (struct queued_change *p = batch; p != q && !seen; p = p->next)
+            seen = p->src == q->src;
+          if (!seen && fsync (q->src->dfd) < 0 && failed == NULL)
+            {
+              /* the renames may not be durable: write the batch again */
+              berth_err_set (&err, errno, "outbox `%s`: fsync", q->src->name);
+              failed = batch;
+              break;
+            }
+        }
+
+      pthread_mutex_lock (&ob->lock);
+      for (q = batch; q != failed;)
+        {
+          struct queued_change *next = q->next;
+          publish (ob, q->src, q->seq, q->len, q->task_id);
+          q->src->queued--;
+          pthread_mutex_unlock (&ob->lock);
+          if (q->durable)
+            q->durable (q->data);
+          pthread_mutex_lock (&ob->lock);
+          queued_free (q);
+          q = next;
+        }
+      if (failed)
+        {
+          struct queued_change *last = failed;
+          struct timespec ts;
+          while (last->next)
+            last = last->next;
+          last->next = ob->queue_head;
+          if (ob->queue_head == NULL)
+            ob->queue_tail = &last->next;
+          ob->queue_head = failed;
+          ob->write_failures++;
+          clock_gettime (CLOCK_REALTIME, &ts);
+          ts.tv_sec += 1;
+          if (!ob->stopping)
+            pthread_cond_timedwait (&ob->queue_cond, &ob->lock, &ts);
+          else
+            {
+              /* closing with a disk that refuses: the queued changes are lost, say so */
+              for (q = ob->queue_head; q;)
+                {
+                  struct queued_change *next = q->next;
+                  q->src->queued--;
+                  queued_free (q);
+                  q = next;
+                }
+              ob->queue_head = NULL;
+              ob->queue_tail = &ob->queue_head;
+            }
+        }
+      ob->writer_busy = false;
+      if (ob->queue_head == NULL)
+        pthread_cond_broadcast (&ob->idle_cond);
+    }
+  ob->writer_busy = false;
+  pthread_cond_broadcast (&ob->idle_cond);
+  pthread_mutex_unlock (&ob->lock);
+  return NULL;
+}
+
+int
+outbox_append_queued (struct outbox *ob, const char *source, json_object *change,
+                      void (*durable) (void *data), void *data, uint64_t *ret_seq, berth_err *err)
+{
+  struct queued_change *q;
+  struct outbox_source *s;
+  cleanup_free char *text = NULL;
+  const char *task_id;
+  uint64_t seq;
+  size_t len;
+  int r;
+
+  pthread_mutex_lock (&ob->lock);
+  if (!ob->writer_started)
+    {
+      r = -pthread_create (&ob->writer, NULL, writer_main, ob);
+      if (r < 0)
+        {
+          r = berth_err_set (err, -r, "outbox: start its writer thread");
+          goto out;
+        }
+      ob->writer_started = true;
+    }
+  r = prepare_change (ob, source, change, &s, &seq, &text, &len, &task_id, err);
+  if (r < 0)
+    goto out;
+  q = xzalloc (sizeof (*q));
+  *q = (struct queued_change){ .src = s,
+                               .seq = seq,
+                               .task_id = xstrdup (task_id),
+                               .text = steal_pointer (&text),
+                               .len = len,
+                               .durable = durable,
+                               .data = data };
+  *ob->queue_tail = q;
+  ob->queue_tail = &q->next;
+  s->queued++;
+  pthread_cond_signal (&ob->queue_cond);
+  if (ret_seq)
+    *ret_seq = seq;
+  r = 0;
+out:
+  pthread_mutex_unlock (&ob->lock);
+  return r;
+}
+
+void
+outbox_drain (struct outbox *ob)
+{
+  pthread_mutex_lock (&ob->lock);
+  while (ob->queue_head || ob->writer_busy)
+    pthread_cond_wait (&ob->idle_cond, &ob->lock);
+  pthread_mutex_unlock (&ob->lock);
 }
 
 int
@@ -617,7 +869,9 @@ outbox_get_stats (struct outbox *ob, const char *source, struct outbox_stats *re
   r = source_get (ob, source, &s, err);
   if (r == 0)
     *ret = (struct outbox_stats){
-      .pending = s->n_entries,
+      .pending = s->n_entries + s->queued,
+      .queued = s->queued,
+      .write_failures = ob->write_failures,
       .bytes = s->bytes,
       .first_seq = s->n_entries ? s->entries[0].seq : 0,
       .last_seq = s->last_seq,

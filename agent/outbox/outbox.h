@@ -1,7 +1,9 @@
 /* The on-disk outbox of task state changes that a source's endpoint has not acknowledged yet
  * (docs/control-protocol.md, "The outbox"). The engine appends from its thread; a source
  * reads and acknowledges from its own. Thread-safe; every call that changes it is durable
- * before it returns, and a crash at any point loses no change and never reuses a seq. */
+ * before it returns (outbox_append_queued: before its callback runs, and before any reader
+ * sees the change), and a crash at any point loses no change that anyone was told of and
+ * never reuses a seq that anyone saw. */
 #ifndef BERTH_AGENT_OUTBOX_H
 #define BERTH_AGENT_OUTBOX_H
 
@@ -41,6 +43,20 @@ void outbox_close (struct outbox *ob);
 int outbox_append (struct outbox *ob, const char *source, json_object *change, uint64_t *ret_seq,
                    berth_err *err);
 
+/* The same, without waiting for the disk: assigns the seq (in *ret_seq), queues the change
+ * and returns. The outbox's writer thread (started at the first call) writes queued changes
+ * in seq order, fsyncs each and its directory once per batch, and only then makes them
+ * visible to outbox_read and calls durable(data) (from the writer thread, no lock held).
+ * A write that fails (a full disk) is retried every second, in order; stats count it.
+ * The engine uses this so that a task start does not wait for five fsyncs on its thread:
+ * the reports it makes are still durable before any source delivers them. */
+int outbox_append_queued (struct outbox *ob, const char *source, json_object *change,
+                          void (*durable) (void *data), void *data, uint64_t *ret_seq,
+                          berth_err *err);
+
+/* Waits until every queued change is durable and its callback returned. */
+void outbox_drain (struct outbox *ob);
+
 /* The pending changes of source with seq > after_seq, oldest first, as a new JSON array
  * of change objects each carrying its "seq": at most max_changes of them and, beyond the
  * first, no more than max_bytes serialised (0: no byte limit). An empty array when none. */
@@ -56,13 +72,15 @@ int outbox_ack (struct outbox *ob, const char *source, uint64_t upto_seq, berth_
 
 struct outbox_stats
 {
-  size_t pending;       /* changes not yet acknowledged */
-  uint64_t bytes;       /* their size on disk */
-  uint64_t first_seq;   /* oldest pending seq, 0 when none */
-  uint64_t last_seq;    /* highest seq assigned or acknowledged (the next is last_seq + 1) */
-  uint64_t acked_seq;   /* highest acknowledged */
-  uint64_t coalesced;   /* changes dropped by coalescing since the outbox was opened */
-  uint64_t quarantined; /* unreadable files set aside as corrupt-* since opened */
+  size_t pending;          /* changes not yet acknowledged (queued ones included) */
+  size_t queued;           /* of those, handed to the writer and not durable yet */
+  uint64_t write_failures; /* failed writes of queued changes (retried), whole outbox */
+  uint64_t bytes;          /* their size on disk */
+  uint64_t first_seq;      /* oldest pending seq, 0 when none */
+  uint64_t last_seq;       /* highest seq assigned or acknowledged (the next is last_seq + 1) */
+  uint64_t acked_seq;      /* highest acknowledged */
+  uint64_t coalesced;      /* changes dropped by coalescing since the outbox was opened */
+  uint64_t quarantined;    /* unreadable files set aside as corrupt-* since opened */
 };
 
 int outbox_get_stats (struct outbox *ob, const char *source, struct outbox_stats *ret,

@@ -529,3 +529,115 @@ Test (outbox, same_directory_shares_one_index)
   cr_assert_eq (append (engine, SRC, "t1", "STOPPED"), 2);
   outbox_close (engine);
 }
+
+/* ------------------------------------------------------------------ queued appends */
+
+struct durable_log
+{
+  pthread_mutex_t lock;
+  struct outbox *ob;
+  size_t calls;
+  size_t visible_at_call[64]; /* what outbox_read returned when each callback ran */
+};
+
+static void
+on_durable (void *data)
+{
+  struct durable_log *l = data;
+  cleanup_json json_object *arr = read_all (l->ob, SRC, 0);
+  pthread_mutex_lock (&l->lock);
+  if (l->calls < 64)
+    l->visible_at_call[l->calls] = json_object_array_length (arr);
+  l->calls++;
+  pthread_mutex_unlock (&l->lock);
+}
+
+static uint64_t
+append_queued (struct outbox *ob, const char *task, const char *status, struct durable_log *l)
+{
+  cleanup_json json_object *c = make_change (task, status);
+  berth_err err = NULL;
+  uint64_t seq = 0;
+  int r = outbox_append_queued (ob, SRC, c, on_durable, l, &seq, &err);
+  cr_assert_eq (r, 0, "outbox_append_queued: %s", berth_err_msg (&err));
+  return seq;
+}
+
+Test (outbox, queued_changes_are_durable_before_they_are_seen)
+{
+  struct outbox *ob = open_ob (NULL);
+  struct durable_log l = { .lock = PTHREAD_MUTEX_INITIALIZER, .ob = ob };
+  cleanup_json json_object *arr = NULL;
+  struct outbox_stats st;
+  berth_err err = NULL;
+
+  for (int i = 0; i < 20; i++)
+    cr_assert_eq (append_queued (ob, i % 2 ? "t-b" : "t-a", "RUNNING", &l), (uint64_t)i + 1);
+  outbox_drain (ob);
+  cr_assert_eq (l.calls, 20, "one callback per change");
+  /* each callback ran after its change was readable, never before */
+  for (size_t i = 0; i < 20; i++)
+    cr_assert_geq (l.visible_at_call[i], i + 1, "callback %zu saw %zu changes", i,
+                   l.visible_at_call[i]);
+  arr = read_all (ob, SRC, 0);
+  cr_assert_eq (json_object_array_length (arr), 20);
+  for (size_t i = 0; i < 20; i++)
+    cr_assert_eq (seq_of (arr, i), i + 1, "in seq order");
+  cr_assert_eq (outbox_get_stats (ob, SRC, &st, &err), 0);
+  cr_assert_eq (st.pending, 20);
+  cr_assert_eq (st.queued, 0);
+  cr_assert_eq (st.write_failures, 0);
+  outbox_close (ob);
+
+  /* on disk: a reopened outbox has them all and continues above them */
+  ob = open_ob (NULL);
+  json_object_put (arr);
+  arr = read_all (ob, SRC, 0);
+  cr_assert_eq (json_object_array_length (arr), 20);
+  cr_assert_eq (append (ob, SRC, "t-a", "STOPPED"), 21);
+  outbox_close (ob);
+}
+
+Test (outbox, a_synchronous_append_waits_for_queued_ones)
+{
+  struct outbox *ob = open_ob (NULL);
+  struct durable_log l = { .lock = PTHREAD_MUTEX_INITIALIZER, .ob = ob };
+  cleanup_json json_object *arr = NULL;
+
+  for (int i = 0; i < 10; i++)
+    append_queued (ob, "t-a", "PENDING", &l);
+  cr_assert_eq (append (ob, SRC, "t-a", "RUNNING"), 11);
+  arr = read_all (ob, SRC, 0);
+  cr_assert_eq (json_object_array_length (arr), 11, "the queued ones were written first");
+  for (size_t i = 0; i < 11; i++)
+    cr_assert_eq (seq_of (arr, i), i + 1);
+  outbox_close (ob);
+  cr_assert_eq (l.calls, 10);
+}
+
+Test (outbox, close_writes_what_is_queued)
+{
+  struct outbox *ob = open_ob (NULL);
+  cleanup_json json_object *arr = NULL;
+  cleanup_json json_object *c = make_change ("t-a", "RUNNING");
+  berth_err err = NULL;
+
+  for (int i = 0; i < 50; i++)
+    cr_assert_eq (outbox_append_queued (ob, SRC, c, NULL, NULL, NULL, &err), 0);
+  outbox_close (ob);
+  ob = open_ob (NULL);
+  arr = read_all (ob, SRC, 0);
+  cr_assert_eq (json_object_array_length (arr), 50, "every queued change is on disk after close");
+  outbox_close (ob);
+}
+
+Test (outbox, queued_change_without_task_id_is_refused)
+{
+  struct outbox *ob = open_ob (NULL);
+  cleanup_json json_object *c = json_object_new_object ();
+  berth_err err = NULL;
+  cr_assert_lt (outbox_append_queued (ob, SRC, c, NULL, NULL, NULL, &err), 0);
+  cr_assert_not_null (strstr (berth_err_msg (&err), "task_id"), "%s", berth_err_msg (&err));
+  berth_err_free (&err);
+  outbox_close (ob);
+}
