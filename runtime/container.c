@@ -520,6 +520,12 @@ static void
 fail_cleanup (struct create_ctx *x)
 {
   cleanup_err berth_err ignored = NULL;
+  /* Back in our own namespaces first, if create failed between joining or unsharing one for
+     its children and the clone: nothing we start (LeakSanitizer's tracer) belongs there. */
+  if (x->own_pidns >= 0)
+    (void)setns (x->own_pidns, CLONE_NEWPID);
+  if (x->own_timens >= 0)
+    (void)setns (x->own_timens, CLONE_NEWTIME);
   if (x->pidfd >= 0)
     {
       siginfo_t info;
@@ -821,12 +827,6 @@ create_container (struct create_ctx *x, const char *id, const struct runtime_cre
     }
 
   x->pid = rt_clone (clone_flags, x->cg ? rt_cgroup_v2_dirfd (x->cg) : -1, &x->pidfd, &in_cgroup);
-  if (x->pid < 0)
-    {
-      r = berth_err_set (err, -x->pid, "clone the container's process");
-      x->pid = 0;
-      goto fail;
-    }
   if (x->pid == 0)
     {
       close (x->sync_fds[0]);
@@ -836,6 +836,14 @@ create_container (struct create_ctx *x, const char *id, const struct runtime_cre
       || (x->own_timens >= 0 && setns (x->own_timens, CLONE_NEWTIME) < 0))
     {
       r = berth_err_set (err, errno, "return to the runtime's namespaces");
+      if (x->pid < 0)
+        x->pid = 0;
+      goto fail;
+    }
+  if (x->pid < 0)
+    {
+      r = berth_err_set (err, -x->pid, "clone the container's process");
+      x->pid = 0;
       goto fail;
     }
   close_fd (&x->sync_fds[1]);
@@ -1078,14 +1086,32 @@ runtime_kill (const struct runtime_context *ctx, const char *id, int sig, bool a
 
 /* ------------------------------------------------------------------ delete */
 
-static int
-wait_pidfd_exit (int pidfd)
+/* Waits until the container's first process, SIGKILLed, is gone or past the point of no
+ * return. The first process of a pid namespace is held in its exit (zap_pid_ns_processes)
+ * until every other process of the namespace has been reaped, and one whose parent is
+ * outside it (a process `exec --detach` left to a subreaper caller) is reaped only by that
+ * parent, which may be the very caller waiting for this delete: waiting for the pidfd alone
+ * would then never end. Once it has begun to exit (PF_EXITING) it runs no more code of its
+ * own; its cgroup empties as its processes finish, which destroying the cgroup waits for. */
+static void
+wait_first_process_down (int pidfd, pid_t pid)
 {
-  struct pollfd p = { .fd = pidfd, .events = POLLIN };
-  while (poll (&p, 1, -1) < 0)
-    if (errno != EINTR)
-      return -errno;
-  return 0;
+  int delay = 1;
+
+  for (;;)
+    {
+      struct pollfd p = { .fd = pidfd, .events = POLLIN };
+      bool exiting = false;
+      int r = poll (&p, 1, delay);
+
+      if (r > 0 || (r < 0 && errno != EINTR))
+        return;
+      /* Had the pid been reused, ours would have exited: returning is right either way. */
+      if (rt_proc_exiting (pid, &exiting, NULL) < 0 || exiting)
+        return;
+      if (delay < 100)
+        delay *= 2;
+    }
 }
 
 /* cg and c: the caller's, when it has them open already (run); otherwise read from the
@@ -1127,7 +1153,7 @@ destroy (const struct runtime_context *ctx, int rootfd, int statefd, struct rt_s
       if (rt_state_pidfd (s, &pidfd, NULL) == 0)
         {
           syscall (SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-          wait_pidfd_exit (pidfd);
+          wait_first_process_down (pidfd, s->pid);
           close (pidfd);
         }
     }

@@ -418,6 +418,8 @@ void rt_prepare_process (struct rt_init *in, const struct rt_process *p);
 /* Reads field 22 of /proc/PID/stat (start time in clock ticks); 'Z' state is reported in
  * *ret_zombie. */
 int rt_proc_start_time (pid_t pid, uint64_t *ret, bool *ret_zombie, berth_err *err);
+/* True once the process has begun to exit (PF_EXITING) or is a zombie. */
+int rt_proc_exiting (pid_t pid, bool *ret, berth_err *err);
 
 /* ------------------------------------------------------------------ state */
 

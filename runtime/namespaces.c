@@ -109,19 +109,21 @@ rt_write_id_maps (pid_t pid, const struct rt_config *c, berth_err *err)
   return 0;
 }
 
-int
-rt_proc_start_time (pid_t pid, uint64_t *ret, bool *ret_zombie, berth_err *err)
+/* Reads /proc/PID/stat into buf and returns field FIELD (1-based, as in proc(5)), NUL-
+ * terminated; *ret_state is field 3. */
+static int
+proc_stat_field (pid_t pid, int field, char *buf, size_t size, char **ret, char *ret_state,
+                 berth_err *err)
 {
-  char path[64], buf[1024], *p;
+  char path[64], *p;
   cleanup_close int fd = -1;
   ssize_t n;
-  int field;
 
   snprintf (path, sizeof path, "/proc/%d/stat", pid);
   fd = open (path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return berth_err_set (err, errno, "open `%s`", path);
-  n = read (fd, buf, sizeof buf - 1);
+  n = read (fd, buf, size - 1);
   if (n < 0)
     return berth_err_set (err, errno, "read `%s`", path);
   buf[n] = '\0';
@@ -131,9 +133,8 @@ rt_proc_start_time (pid_t pid, uint64_t *ret, bool *ret_zombie, berth_err *err)
   if (p == NULL || p[1] != ' ')
     return berth_err_set (err, 0, "`%s`: unexpected format", path);
   p += 2;
-  if (ret_zombie)
-    *ret_zombie = *p == 'Z' || *p == 'X';
-  for (field = 3; field < 22 && p; field++)
+  *ret_state = *p;
+  for (int f = 3; f < field && p; f++)
     {
       p = strchr (p, ' ');
       if (p)
@@ -146,8 +147,40 @@ rt_proc_start_time (pid_t pid, uint64_t *ret, bool *ret_zombie, berth_err *err)
     if (end)
       *end = '\0';
   }
-  if (berth_parse_uint64 (p, ret) < 0)
-    return berth_err_set (err, 0, "`%s`: bad start time", path);
+  *ret = p;
+  return 0;
+}
+
+int
+rt_proc_start_time (pid_t pid, uint64_t *ret, bool *ret_zombie, berth_err *err)
+{
+  char buf[1024], *p, state;
+  uint64_t v;
+  int r = proc_stat_field (pid, 22, buf, sizeof buf, &p, &state, err);
+
+  if (r < 0)
+    return r;
+  if (berth_parse_uint64 (p, &v) < 0)
+    return berth_err_set (err, 0, "`/proc/%d/stat`: bad start time", pid);
+  if (ret_zombie)
+    *ret_zombie = state == 'Z' || state == 'X';
+  *ret = v;
+  return 0;
+}
+
+int
+rt_proc_exiting (pid_t pid, bool *ret, berth_err *err)
+{
+  char buf[1024], *p, state;
+  uint32_t flags;
+  int r = proc_stat_field (pid, 9, buf, sizeof buf, &p, &state, err);
+
+  if (r < 0)
+    return r;
+  if (berth_parse_uint32 (p, &flags) < 0)
+    return berth_err_set (err, 0, "`/proc/%d/stat`: bad flags", pid);
+  /* PF_EXITING (include/linux/sched.h): set at the start of do_exit. */
+  *ret = (flags & 0x4) != 0 || state == 'Z' || state == 'X';
   return 0;
 }
 

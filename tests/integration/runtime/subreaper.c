@@ -170,6 +170,39 @@ main (int argc, char **argv)
     char *args[] = { "delete", id, NULL };
     report (runtime_cmd (-1, args) == 0, "delete");
   }
+
+  /* 3. delete --force while a process exec --detach left to us lives in the container's pid
+     namespace, not reaped while the delete runs (the shim reaps in the same loop that waits
+     for the delete). The namespace's first process cannot finish exiting until we reap it:
+     delete must not wait for that. */
+  snprintf (id, sizeof id, "%s-force", argv[6]);
+  snprintf (pidfile, sizeof pidfile, "%s/force.pid", argv[5]);
+  {
+    char *args[] = { "create", "--bundle", argv[4], "--pid-file", pidfile, id, NULL };
+    report (runtime_cmd (-1, args) == 0, "create another long-running container");
+  }
+  pid = read_pid (pidfile);
+  {
+    char *args[] = { "start", id, NULL };
+    report (runtime_cmd (-1, args) == 0, "start it");
+  }
+  snprintf (pidfile, sizeof pidfile, "%s/force-exec.pid", argv[5]);
+  {
+    char *args[] = { "exec", "--detach", "--pid-file", pidfile, id, "/bin/sleep", "1000", NULL };
+    report (runtime_cmd (-1, args) == 0, "exec --detach a sleeper");
+  }
+  {
+    pid_t epid = read_pid (pidfile);
+    char *args[] = { "delete", "--force", id, NULL };
+    report (epid > 0, "its pid file");
+    report (runtime_cmd (-1, args) == 0,
+            "delete --force returns with the exec'd process not reaped");
+    report (epid > 0 && waitpid (epid, &st, 0) == epid && WIFSIGNALED (st)
+                && WTERMSIG (st) == SIGKILL,
+            "the exec'd process was killed");
+    report (waitpid (pid, &st, 0) == pid && WIFSIGNALED (st) && WTERMSIG (st) == SIGKILL,
+            "so was the container's process");
+  }
   printf ("# %d failed\n", failures);
   return failures ? 1 : 0;
 }
