@@ -372,6 +372,13 @@ remove_unit (struct imagecache_store *s, const struct unit *u, struct imagecache
   return 0;
 }
 
+static void
+gc_step (const struct imagecache_gc_options *opts, const char *step)
+{
+  if (opts->step_hook)
+    opts->step_hook (step, opts->step_hook_data);
+}
+
 int
 imagecache_gc (struct imagecache_store *s, const struct imagecache_gc_options *opts,
                struct imagecache_gc_report *ret, berth_err *err)
@@ -399,6 +406,7 @@ imagecache_gc (struct imagecache_store *s, const struct imagecache_gc_options *o
     goto fail;
   if (prune_locked (s, gc->min_age_ns, &rep, err) < 0)
     goto fail;
+  gc_step (opts, "pruned");
   if (opts->mode != IMAGECACHE_GC_PRUNE)
     {
       if (collect_units (s, gc->min_age_ns, &units, &n_units, err) < 0)
@@ -412,15 +420,19 @@ imagecache_gc (struct imagecache_store *s, const struct imagecache_gc_options *o
               if (i == 0 ? used <= gc->high_watermark : used <= gc->low_watermark)
                 break;
             }
-          if (remove_unit (s, &units[i], &rep, err) < 0
-              || prune_locked (s, gc->min_age_ns, &rep, err) < 0)
+          if (remove_unit (s, &units[i], &rep, err) < 0)
             goto fail;
+          gc_step (opts, "records");
+          if (prune_locked (s, gc->min_age_ns, &rep, err) < 0)
+            goto fail;
+          gc_step (opts, "swept");
           /* the space comes back only once the trash is gone */
           if (opts->mode == IMAGECACHE_GC_WATERMARK && empty_trash (s, err) < 0)
             goto fail;
         }
     }
   close (steal_fd (&lockfd));
+  gc_step (opts, "unlocked");
   if (empty_trash (s, err) < 0)
     goto fail;
   if (imagecache_store_sync (s, err) < 0)

@@ -309,6 +309,13 @@ struct imagecache_gc_options
 {
   enum imagecache_gc_mode mode;
   const struct imagecache_gc_config *gc; /* NULL: the store's */
+  /* Testing: called with the step's name at each point where a kill -9 must leave a
+   * consistent store: "pruned" (store lock held, unreferenced content and crash leftovers
+   * removed or in trash/), "records" (an image's records removed, its content still there),
+   * "swept" (that content removed or in trash/), "unlocked" (lock released, trash/ not yet
+   * emptied). `berth image gc --stop-at STEP` stops there so the tests can kill it. */
+  void (*step_hook) (const char *step, void *userdata);
+  void *step_hook_data;
 };
 
 struct imagecache_gc_report

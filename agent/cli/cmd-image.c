@@ -36,6 +36,7 @@ enum
   OPT_DEEP,
   OPT_RO,
   OPT_RW_DIR,
+  OPT_STOP_AT,
 };
 
 #define COMMON_LONG_OPTS                                                                           \
@@ -514,6 +515,19 @@ cmd_rmi (int argc, char **argv)
 
 /* ------------------------------------------------------------------ image gc */
 
+/* The steps imagecache_gc reports (imagecache.h, step_hook). */
+static const char *const gc_steps[] = { "pruned", "records", "swept", "unlocked", NULL };
+
+/* --stop-at STEP: stop (SIGSTOP) when GC reaches STEP, so a test can kill -9 it at a known
+ * point and check that the store is consistent afterwards. */
+static void
+gc_stop_hook (const char *step, void *data)
+{
+  const char *want = data;
+  if (strcmp (want, step) == 0)
+    raise (SIGSTOP);
+}
+
 static int
 run_gc (int argc, char **argv)
 {
@@ -523,6 +537,7 @@ run_gc (int argc, char **argv)
     { "min-age", required_argument, NULL, OPT_MIN_AGE },
     { "high", required_argument, NULL, OPT_HIGH },
     { "low", required_argument, NULL, OPT_LOW },
+    { "stop-at", required_argument, NULL, OPT_STOP_AT },
     { NULL, 0, NULL, 0 },
   };
   struct common_opts co = { 0 };
@@ -563,6 +578,16 @@ run_gc (int argc, char **argv)
         case OPT_LOW:
           low = optarg;
           break;
+        case OPT_STOP_AT:
+          if (!strv_contains ((char *const *)gc_steps, optarg))
+            {
+              log_error ("--stop-at `%s`: not a GC step (pruned, records, swept or unlocked)",
+                         optarg);
+              return 2;
+            }
+          go.step_hook = gc_stop_hook;
+          go.step_hook_data = optarg;
+          break;
         case 'h':
           printf ("Usage: berth image gc [--mode prune|watermark|all-unused] [--min-age D] [--high "
                   "PCT] [--low PCT]\n\n"
@@ -570,7 +595,9 @@ run_gc (int argc, char **argv)
                   "watermark: prune, then above --high %% disk use remove least recently used "
                   "images down to --low %%\n"
                   "all-unused: prune, then remove every image no lease holds and unused for "
-                  "--min-age\n\n%s",
+                  "--min-age\n\n"
+                  "Testing: --stop-at pruned|records|swept|unlocked stops the process (SIGSTOP) "
+                  "when GC reaches that step, so a test can kill -9 it there.\n\n%s",
                   common_help);
           return 0;
         default:

@@ -4,7 +4,8 @@
 # 500s (retried) and 500s for ever (given up with the registry's message), a stalled
 # server (timed out, retried), a wrong digest (rejected, nothing stored), a full disk
 # while downloading and while unpacking (clean error, store intact), kill -9 during a
-# pull (store consistent, the next pull resumes) and during GC (store consistent).
+# pull (store consistent, the next pull resumes) and at each step of a GC (store
+# consistent, every image left whole, the next GC finishes).
 . "$(dirname "$0")/lib.sh"
 
 cat >"$T/spec.json" <<'EOF'
@@ -135,30 +136,58 @@ S=$(stats "127.0.0.1:$UP/f/big:1")
 check_eq "the next pull resumes the partial downloads (fetches only the rest)" "$(json_field blob_bytes <<<"$S")" "$LEFT"
 check "and the image is complete" "$BERTH" image check --deep
 
-# ---------------------------------------------------------------- kill -9 during GC
-fresh gc
-python3 - "$T/gcspec.json" <<'EOF'
+# ---------------------------------------------------------------- kill -9 during GC, at each step
+# `berth image gc --stop-at STEP` stops itself (SIGSTOP) at a known point of its work; it is
+# killed there, and the store must be consistent, every image left whole and mountable, and
+# the next GC must finish the job.
+python3 - "$T/gcspec.json" <<'EOF2'
 import json, sys
 imgs = []
-for i in range(12):
-    ents = [{"path": "d%d" % i, "type": "dir"}] + [{"path": "d%d/f%04d" % (i, j), "content": "%d %d\n" % (i, j)} for j in range(1500)]
+for i in range(4):
+    ents = [{"path": "d%d" % i, "type": "dir"}] + [{"path": "d%d/f%04d" % (i, j), "content": "%d %d\n" % (i, j)} for j in range(300)]
     imgs.append({"tag": "g%d" % i, "layers": [{"entries": ents}]})
 json.dump({"images": imgs}, open(sys.argv[1], "w"))
-EOF
+EOF2
 build "$T/gcspec.json" "$T/gclayout" || bad "gc images"
-for i in $(seq 0 11); do reg_push "$T/gclayout" "g$i" "127.0.0.1:$UP/gc/g$i:1" && pull "127.0.0.1:$UP/gc/g$i:1" >/dev/null || bad "pull g$i"; done
-check "12 images before GC" test "$("$BERTH" images -q | wc -l)" -eq 12
-"$BERTH" image gc --mode all-unused --min-age 0s >/dev/null 2>&1 &
-GC=$!
-for ((i = 0; i < 400; i++)); do
-  [ -n "$(ls -A "$BERTH_IMAGE_ROOT/trash" 2>/dev/null)" ] && break
-  kill -0 "$GC" 2>/dev/null || break
-  sleep 0.01
+for i in 0 1 2 3; do reg_push "$T/gclayout" "g$i" "127.0.0.1:$UP/gc/g$i:1" || bad "push g$i"; done
+GC=
+EXTRA_CLEANUP+=('[ -z "$GC" ] || kill -9 "$GC" 2>/dev/null')
+wait_stopped() { # PID: true once the process is stopped (state T), false if it exits first
+  local i s
+  for ((i = 0; i < 3000; i++)); do
+    s=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+    [ "$s" = T ] && return 0
+    sleep 0.01
+  done
+  return 1
+}
+# images left after a kill at each step of an all-unused GC of 4 images: none removed yet,
+# the first one's records gone, its content gone, every image gone (only the trash is left)
+for want in pruned:4 records:3 swept:3 unlocked:0; do
+  step=${want%%:*}
+  fresh "gc-$step"
+  for i in 0 1 2 3; do pull "127.0.0.1:$UP/gc/g$i:1" >/dev/null || bad "pull g$i"; done
+  # an unpack a crash left behind: the first prune moves it to the trash
+  mkdir -p "$BERTH_IMAGE_ROOT/layers/.tmp-crash/diff" && echo x >"$BERTH_IMAGE_ROOT/layers/.tmp-crash/diff/x"
+  "$BERTH" image gc --mode all-unused --min-age 0s --stop-at "$step" >"$T/gc.out" 2>&1 &
+  GC=$!
+  if wait_stopped "$GC"; then
+    kill -9 "$GC"
+    wait "$GC" 2>/dev/null
+    GC=
+    ok "GC stopped at $step and killed with SIGKILL there"
+  else
+    wait "$GC" 2>/dev/null
+    GC=
+    bad "GC never stopped at $step: $(cat "$T/gc.out")"
+    continue
+  fi
+  check "after kill -9 at $step: the trash holds unfinished work (the crash leftover at least)" test -n "$(ls -A "$BERTH_IMAGE_ROOT/trash")"
+  check_eq "after kill -9 at $step: images left" "$("$BERTH" images -q | wc -l)" "${want#*:}"
+  check "after kill -9 at $step: the store is consistent" "$BERTH" image check --deep
+  check "after kill -9 at $step: every image left is whole and mountable" sh -c "for i in \$('$BERTH' images -q); do '$BERTH' image mount --ro \$i '$T/gcm' && '$BERTH' image umount '$T/gcm' || exit 1; done"
+  check "after kill -9 at $step: a later GC finishes the job" "$BERTH" image gc --mode all-unused --min-age 0s
+  check_eq "after kill -9 at $step: nothing left" "$(ls -A "$BERTH_IMAGE_ROOT/blobs/sha256" "$BERTH_IMAGE_ROOT/layers" "$BERTH_IMAGE_ROOT/trash" | grep -vc ':$\|^$')" "0"
 done
-kill -9 "$GC" 2>/dev/null && echo "(GC killed while it had $(ls "$BERTH_IMAGE_ROOT/trash" | wc -l) entries in trash)"
-wait "$GC" 2>/dev/null
-check "the store is consistent after kill -9 during GC" "$BERTH" image check --deep
-check "every image left is whole and mountable" sh -c "for i in \$('$BERTH' images -q); do '$BERTH' image mount --ro \$i '$T/gcm' && '$BERTH' image umount '$T/gcm' || exit 1; done"
-check "a later GC finishes the job" "$BERTH" image gc --mode all-unused --min-age 0s
-check_eq "nothing left" "$(ls -A "$BERTH_IMAGE_ROOT/blobs/sha256" "$BERTH_IMAGE_ROOT/layers" "$BERTH_IMAGE_ROOT/trash" | grep -vc ':$\|^$')" "0"
+check_fails "--stop-at names a GC step" "not a GC step" "$BERTH" image gc --stop-at sweeped
 finish
