@@ -5,8 +5,7 @@
 #include <dirent.h>
 #include <time.h>
 
-static void __attribute__ ((noreturn))
-oom (void)
+static void __attribute__ ((noreturn)) oom (void)
 {
   static const char msg[] = "berth: out of memory\n";
   ssize_t r BERTH_UNUSED = write (2, msg, sizeof msg - 1);
@@ -87,7 +86,7 @@ xasprintf (const char *fmt, ...)
 void
 cleanup_freep (void *p)
 {
-  void **pp = (void **) p;
+  void **pp = (void **)p;
   free (*pp);
   *pp = NULL;
 }
@@ -130,7 +129,7 @@ cleanup_strvp (char ***v)
 void
 cleanup_closedirp (void *d)
 {
-  DIR **dp = (DIR **) d;
+  DIR **dp = (DIR **)d;
   if (*dp)
     closedir (*dp);
   *dp = NULL;
@@ -213,11 +212,11 @@ berth_name_escape (const char *s)
     }
   for (size_t i = 0; i < len; i++)
     {
-      unsigned char c = (unsigned char) s[i];
+      unsigned char c = (unsigned char)s[i];
       bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
                   || c == '-' || c == '_' || (c == '.' && i > 0);
       if (keep)
-        *p++ = (char) c;
+        *p++ = (char)c;
       else
         p += sprintf (p, "%%%02X", c);
     }
@@ -230,7 +229,7 @@ clock_ns (clockid_t id)
 {
   struct timespec ts;
   clock_gettime (id, &ts);
-  return (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 uint64_t
@@ -245,15 +244,35 @@ berth_realtime_ns (void)
   return clock_ns (CLOCK_REALTIME);
 }
 
+/* UTC calendar date of a day count since 1970-01-01 (proleptic Gregorian, eras of 400
+ * years). Done here rather than with gmtime_r + strftime: those pull glibc's time zone,
+ * locale and sscanf code into the static berth-shim, about 80 KiB of text that counts in
+ * every shim's RSS. */
+static void
+civil_from_days (int64_t days, int64_t *ret_y, unsigned *ret_m, unsigned *ret_d)
+{
+  int64_t z = days + 719468;
+  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  unsigned doe = (unsigned)(z - era * 146097);
+  unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  unsigned mp = (5 * doy + 2) / 153;
+  unsigned m = mp < 10 ? mp + 3 : mp - 9;
+  *ret_d = doy - (153 * mp + 2) / 5 + 1;
+  *ret_m = m;
+  *ret_y = (int64_t)yoe + era * 400 + (m <= 2);
+}
+
 char *
 berth_format_rfc3339 (uint64_t realtime_ns, char *buf, size_t len)
 {
-  time_t secs = (time_t) (realtime_ns / 1000000000ull);
-  struct tm tm;
-  char date[32];
+  uint64_t secs = realtime_ns / 1000000000ull;
+  unsigned sod = (unsigned)(secs % 86400);
+  unsigned month, day;
+  int64_t year;
 
-  gmtime_r (&secs, &tm);
-  strftime (date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf (buf, len, "%s.%09lluZ", date, (unsigned long long) (realtime_ns % 1000000000ull));
+  civil_from_days ((int64_t)(secs / 86400), &year, &month, &day);
+  snprintf (buf, len, "%04lld-%02u-%02uT%02u:%02u:%02u.%09lluZ", (long long)year, month, day,
+            sod / 3600, sod / 60 % 60, sod % 60, (unsigned long long)(realtime_ns % 1000000000ull));
   return buf;
 }

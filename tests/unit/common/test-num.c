@@ -2,6 +2,7 @@
 #include "common/common.h"
 
 #include <criterion/criterion.h>
+#include <time.h>
 
 Test (num, int64)
 {
@@ -91,4 +92,36 @@ Test (num, boolean)
   cr_assert_eq (berth_parse_bool ("OFF", &b), 0);
   cr_assert (!b);
   cr_assert_eq (berth_parse_bool ("maybe", &b), -EINVAL);
+}
+
+/* berth_format_rfc3339 computes the calendar itself (no gmtime_r in the static shim):
+ * it must agree with the C library over leap years, century rules and era edges. */
+Test (num, rfc3339_agrees_with_gmtime)
+{
+  static const uint64_t fixed[] = { 0,          951782400,  951868799,  951868800,   4107542399,
+                                    4107542400, 1709164800, 1735689599, 13569465600, 18000000000 };
+  char buf[BERTH_RFC3339_LEN], want[128];
+  uint64_t x = 88172645463325252ull;
+
+  for (size_t i = 0; i < sizeof fixed / sizeof fixed[0] + 20000; i++)
+    {
+      uint64_t secs, ns;
+      time_t t;
+      struct tm tm;
+      if (i < sizeof fixed / sizeof fixed[0])
+        secs = fixed[i], ns = 123456789;
+      else
+        {
+          x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+          secs = x % 18000000001ull; /* what a uint64_t of nanoseconds holds: up to 2540 */
+          ns = x % 1000000000ull;
+        }
+      t = (time_t)secs;
+      cr_assert_not_null (gmtime_r (&t, &tm));
+      snprintf (want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d.%09lluZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                (unsigned long long)ns);
+      berth_format_rfc3339 (secs * 1000000000ull + ns, buf, sizeof buf);
+      cr_assert_str_eq (buf, want, "for %llu s", (unsigned long long)secs);
+    }
 }
