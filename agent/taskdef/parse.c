@@ -1397,8 +1397,11 @@ parse_pull_policy (json_object *o, const char *path, enum taskdef_pull_policy *r
 static int
 parse_berth (struct taskdef *td, json_object *doc, berth_err *err)
 {
-  static const struct rule rules[]
-      = { { "hostname", NULL }, { "pullPolicy", NULL }, { "reachTasks", NULL }, { "containers", NULL }, { NULL, NULL } };
+  static const struct rule rules[] = { { "hostname", NULL },
+                                       { "pullPolicy", NULL },
+                                       { "reachTasks", NULL },
+                                       { "containers", NULL },
+                                       { NULL, NULL } };
   static const struct rule crules[]
       = { { "stopSignal", NULL }, { "ebpfSidecar", NULL }, { "pullPolicy", NULL }, { NULL, NULL } };
   json_object *o, *cs;
@@ -1421,6 +1424,12 @@ parse_berth (struct taskdef *td, json_object *doc, berth_err *err)
     return r;
   if ((r = opt_bool (o, TASKDEF_BERTH_KEY, "reachTasks", &td->reach_tasks, err)) < 0)
     return r;
+  if (td->reach_tasks && td->network_mode != TASKDEF_NETWORK_AWSVPC)
+    return bad (
+        err, TASKDEF_BERTH_KEY, "reachTasks",
+        "only for networkMode awsvpc: a task in networkMode %s has no address of its own to "
+        "reach other tasks from",
+        td->network_mode == TASKDEF_NETWORK_HOST ? "host" : "none");
   if ((r = opt_object (o, TASKDEF_BERTH_KEY, "containers", &cs, err)) < 0)
     return r;
   if (r == 0)

@@ -452,6 +452,16 @@ Test (taskdef, network_modes)
   parse_fails (T1 (",'pidMode':'none'"), "pidMode: `none` is not host or task");
   parse_fails (T1 (",'ipcMode':'shareable'"), "ipcMode: `shareable` is not host, task or none");
   {
+    cleanup_taskdef struct taskdef *td = parse_ok (T1 (",'berth':{'reachTasks':true}"));
+    cr_assert (td->reach_tasks);
+  }
+  parse_fails (T1 (",'networkMode':'none','berth':{'reachTasks':true}"),
+               "berth.reachTasks: only for networkMode awsvpc: a task in networkMode none has no "
+               "address of its own to reach other tasks from");
+  parse_fails (T1 (",'networkMode':'host','berth':{'reachTasks':true}"),
+               "berth.reachTasks: only for networkMode awsvpc: a task in networkMode host has no "
+               "address of its own to reach other tasks from");
+  {
     cleanup_taskdef struct taskdef *td = parse_ok (T1 (",'pidMode':'host','ipcMode':'none'"));
     cr_assert_eq (td->pid_mode, TASKDEF_NS_HOST);
     cr_assert_eq (td->ipc_mode, TASKDEF_NS_NONE);
