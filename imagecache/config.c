@@ -17,6 +17,7 @@ imagecache_config_init (struct imagecache_config *c)
   c->stall_timeout_ns = 30 * SEC;
   c->connect_timeout_ns = 30 * SEC;
   c->max_layer_size = 32ull << 30;
+  c->max_layer_entries = 2000000;
   c->max_image_size = 64ull << 30;
   c->allow_devices = false;
   /* kubelet's image GC defaults: imageGCHighThresholdPercent 85, Low 80, imageMinimumGCAge 2m */
@@ -121,6 +122,7 @@ imagecache_config_parse_json (json_object *obj, const char *path, struct imageca
                                        "connect_timeout",
                                        "max_layer_size",
                                        "max_image_size",
+                                       "max_layer_entries",
                                        "allow_devices",
                                        "gc",
                                        NULL };
@@ -173,6 +175,8 @@ imagecache_config_parse_json (json_object *obj, const char *path, struct imageca
       || (r = get_duration (obj, path, "connect_timeout", &c->connect_timeout_ns, err)) < 0
       || (r = get_size (obj, path, "max_layer_size", &c->max_layer_size, err)) < 0
       || (r = get_size (obj, path, "max_image_size", &c->max_image_size, err)) < 0
+      || (r = get_count (obj, path, "max_layer_entries", 1, 1000000000, &c->max_layer_entries, err))
+             < 0
       || (r = bjson_get_bool (obj, path, "allow_devices", 0, &c->allow_devices, err)) < 0)
     return r;
   if (c->stall_timeout_ns < 1000000 || c->connect_timeout_ns < 1000000)

@@ -46,6 +46,7 @@ struct imagecache_config
   uint64_t
       max_layer_size; /* uncompressed bytes of one layer, and the sum of its file sizes (32 GiB) */
   uint64_t max_image_size; /* compressed bytes of one image's blobs (64 GiB) */
+  unsigned max_layer_entries; /* tar entries in one layer: files, directories, links (2 million) */
   bool allow_devices;      /* character and block device nodes in layers (false: refused) */
 
   struct imagecache_gc_config gc;
@@ -58,7 +59,8 @@ void imagecache_config_clear (struct imagecache_config *cfg);
  *   {"insecure_registries": ["127.0.0.1:5000"], "ca_file": "...", "credentials_file": "...",
  *    "platform": "linux/amd64", "max_downloads_per_pull": 3, "max_downloads": 6,
  *    "max_unpacks": 0, "retries": 5, "stall_timeout": "30s", "connect_timeout": "30s",
- *    "max_layer_size": "32G", "max_image_size": "64G", "allow_devices": false,
+ *    "max_layer_size": "32G", "max_image_size": "64G", "max_layer_entries": 2000000,
+ *    "allow_devices": false,
  *    "gc": {"high_watermark": 85, "low_watermark": 80, "min_age": "2m"}}
  * over the values already in cfg. Unknown keys are errors that name the JSON path. */
 int imagecache_config_parse_json (json_object *obj, const char *path, struct imagecache_config *cfg,

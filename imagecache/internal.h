@@ -414,6 +414,7 @@ void ic_file_source_init (struct ic_file_source *fs, struct ic_source *src, int 
 struct ic_unpack_options
 {
   uint64_t max_size;
+  uint64_t max_entries; /* tar entries (files, directories, links...); 0: no bound */
   bool allow_devices;
   struct ic_ctx *ctx; /* may be NULL */
 };

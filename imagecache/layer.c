@@ -229,7 +229,8 @@ unpack_from (struct imagecache_store *s, struct ic_ctx *ctx, int blobfd, struct 
              int dirfd, struct ic_unpack_result *res, berth_err *err)
 {
   struct ic_unpack_options o
-      = { .max_size = s->cfg.max_layer_size, .allow_devices = s->cfg.allow_devices, .ctx = ctx };
+      = { .max_size = s->cfg.max_layer_size,
+             .max_entries = s->cfg.max_layer_entries, .allow_devices = s->cfg.allow_devices, .ctx = ctx };
   struct ic_file_source fs;
   struct ic_source src;
   int r;

@@ -984,7 +984,16 @@ ic_unpack_layer (const struct ic_source *src, int dirfd, const struct ic_unpack_
           r = -1;
           goto out;
         }
+      /* Bytes alone do not bound a layer: a tar of millions of empty files is small once
+       * compressed and uses up the host's inodes, not its bytes. */
       x.entries++;
+      if (o->max_entries && x.entries > o->max_entries)
+        {
+          berth_err_set (&d.err, EFBIG, "layer: more than %" PRIu64 " entries (max_layer_entries)",
+                         o->max_entries);
+          r = -1;
+          goto out;
+        }
       r = extract_entry (&x, e, &d.err);
       if (r < 0)
         {

@@ -305,7 +305,7 @@ static void
 delegate (struct berth_config *cfg, const char *key, size_t key_len, const char *value,
           const char *where)
 {
-  cleanup_free char *kv = xasprintf ("%.*s=%s", (int) key_len, key, value);
+  cleanup_free char *kv = xasprintf ("%.*s=%s", (int)key_len, key, value);
   strv_append (&cfg->delegated, kv);
   strv_append (&cfg->delegated_origins, where);
 }
@@ -397,7 +397,7 @@ apply_env (struct berth_config *cfg, char *const *envp, berth_err *err)
       k = key_index (*e + plen, (size_t)(eq - *e) - plen);
       if (k < 0 && delegated_key (*e + plen))
         {
-          cleanup_free char *where = xasprintf ("%.*s (environment)", (int) (eq - *e), *e);
+          cleanup_free char *where = xasprintf ("%.*s (environment)", (int)(eq - *e), *e);
           delegate (cfg, *e + plen, (size_t)(eq - *e) - plen, eq + 1, where);
           continue;
         }
@@ -556,6 +556,7 @@ berth_config_imagecache (const struct berth_config *cfg, struct imagecache_confi
   ret->connect_timeout_ns = cfg->image_connect_timeout;
   ret->max_layer_size = cfg->image_max_layer_size;
   ret->max_image_size = cfg->image_max_image_size;
+  ret->max_layer_entries = (unsigned)cfg->image_max_layer_entries;
   ret->allow_devices = cfg->image_allow_devices;
   ret->gc.high_watermark = (unsigned)cfg->image_gc_high_watermark;
   ret->gc.low_watermark = (unsigned)cfg->image_gc_low_watermark;

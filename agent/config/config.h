@@ -141,6 +141,8 @@ enum berth_config_type
      "largest unpacked layer accepted")                                                            \
   X (IMAGE_MAX_IMAGE_SIZE, SIZE, image_max_image_size, "64GiB", NULL,                              \
      "largest image (compressed blobs) accepted")                                                  \
+  X (IMAGE_MAX_LAYER_ENTRIES, UINT, image_max_layer_entries, "2000000", "1-1000000000",           \
+     "most entries (files, directories, links) in one image layer: bounds the inodes a layer uses") \
   X (IMAGE_ALLOW_DEVICES, BOOL, image_allow_devices, "false", NULL,                                \
      "accept device nodes in image layers")                                                        \
   X (IMAGE_GC_HIGH_WATERMARK, UINT, image_gc_high_watermark, "85", "1-100",                        \

@@ -8,6 +8,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 
@@ -373,6 +374,49 @@ Test (unpack, overlay_xattrs_are_refused)
 }
 
 /* ------------------------------------------------------------------ bombs */
+
+Test (unpack, too_many_entries_is_bounded)
+{
+  struct tar t;
+  cleanup_err berth_err err = NULL;
+  struct ic_unpack_result res;
+  struct mem_src ms;
+  struct ic_source src = { mem_read, &ms };
+  struct ic_unpack_options o = { .max_size = 1ull << 30, .max_entries = 1000 };
+  struct mem m;
+  char path[32];
+  int files = 0;
+  DIR *d;
+
+  /* empty files: a few bytes each compressed, an inode each unpacked */
+  tar_begin (&t, F_GZIP);
+  for (int i = 0; i < 5000; i++)
+    {
+      snprintf (path, sizeof path, "f%05d", i);
+      tar_add (&t, path, AE_IFREG, 0644, NULL, NULL, 0);
+    }
+  m = tar_end (&t);
+  ms = (struct mem_src){ m.buf, m.len, 0 };
+  cr_assert_lt (ic_unpack_layer (&src, layerfd, &o, &res, &err), 0);
+  cr_assert_eq (berth_err_code (&err), EFBIG, "%s", berth_err_msg (&err));
+  cr_assert (strstr (berth_err_msg (&err), "more than 1000 entries (max_layer_entries)") != NULL,
+             "%s", berth_err_msg (&err));
+  /* it stopped at the bound, not at the end */
+  d = fdopendir (dup (layerfd));
+  cr_assert_not_null (d);
+  while (readdir (d))
+    files++;
+  closedir (d);
+  cr_assert_leq (files, 1000 + 2, "%d entries written", files);
+
+  /* the same layer within the bound unpacks */
+  berth_err_free (&err);
+  o.max_entries = 5000;
+  ms.off = 0;
+  cr_assert_eq (sh ("rm -rf %s/layer/*", tmp), 0);
+  cr_assert_eq (ic_unpack_layer (&src, layerfd, &o, &res, &err), 0, "%s", berth_err_msg (&err));
+  free (m.buf);
+}
 
 Test (unpack, decompression_bomb_is_bounded)
 {
