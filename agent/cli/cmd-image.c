@@ -95,6 +95,10 @@ open_store (const struct common_opts *o, struct imagecache_store **ret)
       berth_log_err (BERTH_LOG_ERROR, &err);
       return -1;
     }
+  /* as berthd does: a mistyped BERTH_IMAGE_* variable must not be ignored in silence */
+  for (char **u = bc->unknown_env; *u; u++)
+    if (strcmp (*u, "BERTH_IMAGE_ROOT") != 0)
+      log_warning ("%s is not a berth setting (a typo?)", *u);
   imagecache_config_init (&cfg);
   berth_config_imagecache (bc, &cfg);
   if (o->root)
