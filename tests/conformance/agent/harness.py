@@ -134,12 +134,16 @@ def ctr(change, name):
 # ---------------------------------------------------------------- the node
 def node(name, url, extra_config=None, start=True, second=False, with_dir=False):
     """A berthd whose task source is the endpoint at url, with the test image imported.
-    second: a second node in the same test process, on a subnet of its own (the fixture
-    derives the first node's from the pid). with_dir: its task directory (b.tasks_dir) is a
+    second: a second node in the same test process (the fixture gives every instance of a
+    process its own bridge, pool and table; its bridge and table names also get a suffix so a
+    log tells the two apart). with_dir: its task directory (b.tasks_dir) is a
     second source."""
     cfg = {"TASK_SOURCES": url, "ENDPOINT_ALLOW_PLAIN_HTTP": "true"}
     cfg.update(extra_config or {})
-    b = Berthd(name, extra_config=cfg, net_index=(220 + os.getpid() % 30) if second else None)
+    # no net_index: the fixture derives a /24 from the pid and the instance number (12000 of
+    # them, free of host interfaces); a fixed small range here (220 + pid % 30) let two
+    # scenarios running in parallel, or two runs of the suite, pick the same subnet
+    b = Berthd(name, extra_config=cfg)
     if with_dir:
         with open(b.config) as f:
             text = f.read()
