@@ -266,18 +266,19 @@ class Endpoint:
     """berth-endpoint serve on 127.0.0.1, its state in a directory of its own; restartable on
     the same ports and state (the node's configuration names the URL)."""
 
-    def __init__(self, name, args=()):
+    def __init__(self, name, args=(), admin_token=None):
         self.name = name
         self.dir = tempfile.mkdtemp(prefix="berth-conf-ep-%s." % name, dir="/tmp")
         self.state_dir = os.path.join(self.dir, "state")
         self.log_path = os.path.join(self.dir, "endpoint.log")
         self.args = list(args)
+        self.admin_token = admin_token  # sent on admin requests (serve --admin-token-file)
         self.proc = None
         self.port = None
 
     @property
     def url(self):
-        return "http://127.0.0.1:%d" % self.port
+        return "%s://127.0.0.1:%d" % ("https" if "--tls-cert" in self.args else "http", self.port)
 
     @property
     def admin_url(self):
@@ -331,8 +332,10 @@ class Endpoint:
     # admin API
     def admin(self, method, path, body=None, timeout=60):
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.admin_url + path, method=method, data=data,
-                                     headers={"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json"}
+        if self.admin_token:
+            headers["Authorization"] = "Bearer " + self.admin_token
+        req = urllib.request.Request(self.admin_url + path, method=method, data=data, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:
                 text = resp.read()
@@ -684,8 +687,8 @@ def run(main):
             self.nodes, self.endpoints = [], []
             self.tmp = tempfile.mkdtemp(prefix="berth-conf-", dir="/tmp")
 
-        def endpoint(self, name, args=()):
-            ep = Endpoint(name, args)
+        def endpoint(self, name, args=(), admin_token=None):
+            ep = Endpoint(name, args, admin_token)
             self.endpoints.append(ep)
             ep.start()
             return ep
