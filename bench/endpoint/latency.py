@@ -14,8 +14,11 @@ Method (docs/endpoint-bench.md):
 - directory: t0 before rename(2) of the task file into the watched directory, RUNNING from
   the same `berth events` stream;
 - rounds alternate which source goes first; each task is stopped and STOPPED before the next;
-- idle: after the rounds, nothing assigned, berthd's CPU time (sum of its threads'
-  schedstat run time, ns) and context switches over IDLE_SECONDS."""
+- idle: after the rounds, nothing assigned, berthd's CPU time over IDLE_SECONDS: the sum of
+  its threads' schedstat run time (ns), and utime+stime of /proc/PID/stat (clock ticks) as
+  a cross-check, with its context switches;
+- the load average is printed at the start, before and after the idle window (the machine
+  is shared: other engineers' builds and tests run at the same time)."""
 import json
 import os
 import statistics
@@ -48,12 +51,26 @@ def thread_stats(pid):
     return run_ns, switches
 
 
+def proc_stat_ticks(pid):
+    """utime + stime of /proc/PID/stat (fields 14 and 15, after the parenthesised comm)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def loadavg():
+    return "load average %.2f %.2f %.2f" % os.getloadavg()
+
+
 def main():
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 15
     idle_s = int(sys.argv[2]) if len(sys.argv) > 2 else 60
     if os.geteuid() != 0:
         print("needs root")
         return 77
+    print("%s, %d rounds, idle %d s; %s" % (time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), rounds, idle_s,
+                                            loadavg()))
+    sys.stdout.flush()
     ep = Endpoint("bench")
     ep.start()
     b = None
@@ -141,17 +158,23 @@ def main():
         # idle
         time.sleep(5)  # let the last stop's state changes and heartbeat settle
         n0 = ep.nodes()[0]
+        print("before idle: %s" % loadavg())
         r0, s0 = thread_stats(b.proc.pid)
+        k0 = proc_stat_ticks(b.proc.pid)
         w0 = time.monotonic()
         time.sleep(idle_s)
         r1, s1 = thread_stats(b.proc.pid)
+        k1 = proc_stat_ticks(b.proc.pid)
         w1 = time.monotonic()
         n1 = ep.nodes()[0]
         print("idle %.0f s, http source configured (long-poll 30 s, heartbeat 30 s), no task:" % (w1 - w0))
         print("  berthd CPU %.2f ms (%.4f%% of a core), %d context switches (%.2f/s)"
               % ((r1 - r0) / 1e6, (r1 - r0) / 1e7 / (w1 - w0), s1 - s0, (s1 - s0) / (w1 - w0)))
+        hz = os.sysconf("SC_CLK_TCK")
+        print("  /proc/PID/stat utime+stime: %d tick(s) of %.0f ms = %.0f ms" % (k1 - k0, 1e3 / hz, (k1 - k0) * 1e3 / hz))
         print("  the endpoint heard from the node during it: last_seen advanced %.1f s, generation %d -> %d"
               % ((n1["last_seen_ms"] - n0["last_seen_ms"]) / 1e3, n0["generation"], n1["generation"]))
+        print("after idle: %s" % loadavg())
     finally:
         if events:
             events.terminate()

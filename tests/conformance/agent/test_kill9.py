@@ -21,9 +21,30 @@ DELAYED = (("start+50ms", 0.05), ("start+150ms", 0.15), ("start+400ms", 0.4))
 timers = {}
 
 
+def mem_total_mib():
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) // 1024
+    raise RuntimeError("no MemTotal in /proc/meminfo")
+
+
+def host_boot_id():
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        return f.read().strip()
+
+
+def host_cgroup():
+    """v2 (cgroup2 at /sys/fs/cgroup), hybrid (v1 controllers and a cgroup2 mount), or v1."""
+    mounts = [l.split() for l in open("/proc/self/mounts")]
+    if any(m[1] == "/sys/fs/cgroup" and m[2] == "cgroup2" for m in mounts):
+        return "v2"
+    return "hybrid" if any(m[2] == "cgroup2" for m in mounts) else "v1"
+
+
 def main(ctx):
     ep = ctx.fake("kill9", wait_s=5)
-    b = ctx.node("kill9", ep.url)
+    b = ctx.node("kill9", ep.url, extra_config={"RESERVED_MEMORY": "512m"})
     fired = {}
 
     def kill(point):
@@ -104,10 +125,16 @@ def main(ctx):
     reg = ep.registers[-1]
     attrs = reg.get("attributes", {})
     check(reg.get("protocol") == 1 and reg.get("resources", {}).get("cpu") == 1024 * os.cpu_count()
-          and reg["resources"].get("memory_mib", 0) > 0 and attrs.get("os") == "linux"
-          and attrs.get("arch") == os.uname().machine and "awsvpc" in attrs.get("network_modes", [])
-          and reg.get("agent_version") and reg.get("boot_id"),
-          "register: protocol 1, 1024 CPU units per core, memory, attributes, agent version, boot id", dump(reg))
+          and abs(reg["resources"].get("memory_mib", 0) - (mem_total_mib() - 512)) <= 1
+          and reg.get("agent_version") and reg.get("boot_id") == host_boot_id(),
+          "register: protocol 1, 1024 CPU units per online core, MemTotal minus RESERVED_MEMORY (512 MiB), "
+          "agent version, this boot's id", dump(reg))
+    check(attrs.get("os") == "linux" and attrs.get("arch") == os.uname().machine
+          and attrs.get("kernel") == os.uname().release and attrs.get("cgroup") == host_cgroup()
+          and "awsvpc" in attrs.get("network_modes", []) and "none" in attrs.get("network_modes", [])
+          and isinstance(attrs.get("features"), list),
+          "register attributes: os, arch, kernel, cgroup version (%s here), network modes, features" % host_cgroup(),
+          dump(attrs))
     hb = [h for h in ep.heartbeats if any(t.get("task_id") == ids["changes"] and t.get("status") == "RUNNING"
                                           for t in h.get("tasks", []))]
     if not hb:
