@@ -109,7 +109,8 @@ def main():
                 return pred()
 
         def task_def(i, kind):
-            return taskdef("bench-%s-%d" % (kind, i), container("main", ["sleep", "600"], memory=32))
+            # the pid: a directory task's id is a hash of its content, and ids name cgroups
+            return taskdef("bench-%s-%d-%d" % (kind, i, os.getpid()), container("main", ["sleep", "600"], memory=32))
 
         def via_endpoint(i):
             t0 = time.monotonic()

@@ -713,12 +713,16 @@ def run(main):
     except Exception:
         traceback.print_exc()
         failures.append("exception")
-        for b in ctx.nodes:
-            print("---- berthd log (%s) ----\n%s" % (b.name, b.log()[-8000:]))
-        for ep in ctx.endpoints:
-            if isinstance(ep, Endpoint):
-                print("---- berth-endpoint log (%s) ----\n%s" % (ep.name, ep.log()[-3000:]))
     finally:
+        # a failed check or an exception: the logs say why (they are removed with the node)
+        # (BERTH_CONF_LOG_TAIL: how many characters of each berthd log, default 8000)
+        if failures:
+            tail = int(os.environ.get("BERTH_CONF_LOG_TAIL", "8000"))
+            for b in ctx.nodes:
+                print("---- berthd log (%s) ----\n%s" % (b.name, b.log(whole=True)[-tail:]))
+            for ep in ctx.endpoints:
+                if isinstance(ep, Endpoint):
+                    print("---- berth-endpoint log (%s) ----\n%s" % (ep.name, ep.log()[-3000:]))
         for b in ctx.nodes:
             b.cleanup()
             if getattr(b, "sanitizer", None):

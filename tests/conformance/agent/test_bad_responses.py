@@ -26,6 +26,13 @@ import subprocess
 
 MAX = 65536
 
+# Task ids name the task's cgroups (berth/task-<id> below the test's own cgroup, shared by
+# every berthd started from it): two runs of this scenario at once (two engineers, or a
+# rerun beside a run) must not share them
+SFX = "-%d" % os.getpid()
+KEEP, OTHER, DELTA1, SECRET, AFTER_ROTATION = ("keep" + SFX, "other" + SFX, "delta1" + SFX, "secret" + SFX,
+                                               "after-rotation" + SFX)
+
 
 def main(ctx):
     ep = ctx.fake("bad", wait_s=2)
@@ -51,7 +58,8 @@ def main(ctx):
     # a task of the node's other source, its task directory: the endpoint never hears of it
     # and none of its manifests may stop it, but the node's free resources count it
     with open(os.path.join(b.tasks_dir, "local.json.tmp"), "w") as f:
-        json.dump(taskdef("local", container("main", ["sleep", "600"], memory=512)), f)
+        # (the family carries the pid: a directory task's id is a hash of its file's content)
+        json.dump(taskdef("local" + SFX, container("main", ["sleep", "600"], memory=512)), f)
     os.rename(os.path.join(b.tasks_dir, "local.json.tmp"), os.path.join(b.tasks_dir, "local.json"))
     local_task = wait_until(lambda: next((t for t in b.ps() if t["task_id"].startswith("local-")
                                           and t["status"] == "RUNNING"), None), 90)
@@ -59,8 +67,8 @@ def main(ctx):
     local_id = local_task["task_id"] if local_task else "local-"
 
     keep_cmd = "echo started-$(cat /proc/sys/kernel/random/uuid); exec sleep 600"
-    ep.wait_ack(ep.assign("keep", taskdef("keep", container("main", ["/bin/sh", "-c", keep_cmd]))))
-    ep.wait_status("keep", "RUNNING", 90)
+    ep.wait_ack(ep.assign(KEEP, taskdef("keep", container("main", ["/bin/sh", "-c", keep_cmd]))))
+    ep.wait_status(KEEP, "RUNNING", 90)
     script = []
 
     def on_assignments(g, wait):
@@ -78,7 +86,7 @@ def main(ctx):
             script.extend(items)
         ok = wait_until(lambda: not script, timeout, 0.1)
         check(ok, "%s: served to the agent's polls" % name)
-        marker = "marker-" + "".join(ch if ch.isalnum() else "-" for ch in name)
+        marker = "marker-" + "".join(ch if ch.isalnum() else "-" for ch in name) + SFX
         gen = ep.assign(marker, taskdef("marker", container("main", ["sleep", "600"])))
         ep.wait_ack(gen, timeout)
         polls = sum(1 for r in ep.requests if r[1] == "GET") - polls0
@@ -116,7 +124,7 @@ def main(ctx):
                                      "definition": taskdef("x", container("main", ["true"]))})],
          "not a valid identifier")
     play("mistyped generation", [manifest(generation="7")], "generation")
-    play("a task twice", [tasks_with({"task_id": "keep", "desired": "RUNNING",
+    play("a task twice", [tasks_with({"task_id": KEEP, "desired": "RUNNING",
                                       "definition": taskdef("keep", container("main", ["true"]))})],
          "also at tasks[")
     play("unknown desired", [tasks_with({"task_id": "odd", "desired": "MAYBE",
@@ -137,7 +145,7 @@ def main(ctx):
     with open(token_file + ".tmp", "w") as f:
         f.write("conf-token-two")
     os.rename(token_file + ".tmp", token_file)
-    gen = ep.assign("after-rotation", taskdef("rotated", container("main", ["sleep", "600"])))
+    gen = ep.assign(AFTER_ROTATION, taskdef("rotated", container("main", ["sleep", "600"])))
     try:
         ep.wait_ack(gen, 90)
         acked = True
@@ -146,7 +154,7 @@ def main(ctx):
     check(acked, "token rotation: after 401s the agent reads the file again and goes on (%d refused)"
           % ep.unauthorized)
     check("conf-token" not in b.log(whole=True), "the token never appears in berthd's log")
-    ep.remove("after-rotation")
+    ep.remove(AFTER_ROTATION)
 
     # stale: an older generation whose complete list would stop keep and add ghost
     g_now = ep.generation
@@ -156,12 +164,12 @@ def main(ctx):
     check(b.task("ghost") is None, "stale: its new task was not created")
     # duplicates: the generation the node holds, again; then a new generation repeating keep
     play("same generation again", [lambda g, w: (200, ep.manifest_bytes(generation=g if g else ep.generation))])
-    gen = ep.set_desired("keep", "RUNNING")
+    gen = ep.set_desired(KEEP, "RUNNING")
     ep.wait_ack(gen)
-    check(b.task("keep")["status"] == "RUNNING", "duplicates: keep still RUNNING")
+    check(b.task(KEEP)["status"] == "RUNNING", "duplicates: keep still RUNNING")
 
     # a delta adds; a complete manifest without it stops it
-    delta = {"delta1": {"desired": "RUNNING", "definition": taskdef("delta1", container("main", ["sleep", "600"]))}}
+    delta = {DELTA1: {"desired": "RUNNING", "definition": taskdef("delta1", container("main", ["sleep", "600"]))}}
     served = []
 
     def serve_delta(g, w):
@@ -174,18 +182,18 @@ def main(ctx):
     wait_until(lambda: served, 30, 0.1)
     g_delta = served[0] if served else 0
     ep.wait_ack(g_delta)
-    ep.wait_status("delta1", "RUNNING", 90)
-    check(b.task("keep")["status"] == "RUNNING", "delta: the tasks it does not list are untouched")
-    gen = ep.assign("other", taskdef("other", container("main", ["sleep", "600"])))  # complete, no delta1
+    ep.wait_status(DELTA1, "RUNNING", 90)
+    check(b.task(KEEP)["status"] == "RUNNING", "delta: the tasks it does not list are untouched")
+    gen = ep.assign(OTHER, taskdef("other", container("main", ["sleep", "600"])))  # complete, no delta1
     ep.wait_ack(gen)
-    ch = ep.wait_status("delta1", "STOPPED", 60)
+    ch = ep.wait_status(DELTA1, "STOPPED", 60)
     check(ch["stop_code"] == "UserInitiated" and "absent" in (ch["reason"] or ""),
           "complete manifest without a task: it is stopped, UserInitiated", dump(ch))
 
     # a definition the node cannot run
-    gen = ep.assign("secret", taskdef("secret", container("main", ["true"], secrets=[{"name": "X", "valueFrom": "y"}])))
+    gen = ep.assign(SECRET, taskdef("secret", container("main", ["true"], secrets=[{"name": "X", "valueFrom": "y"}])))
     ep.wait_ack(gen)
-    ch = ep.wait_status("secret", "STOPPED", 60)
+    ch = ep.wait_status(SECRET, "STOPPED", 60)
     check(ch["stop_code"] == "TaskFailedToStart" and "containerDefinitions[0].secrets" in (ch["reason"] or ""),
           "an unrunnable definition is acknowledged, then TaskFailedToStart naming the field", dump(ch))
 
@@ -209,9 +217,9 @@ def main(ctx):
             ep.lock.notify_all()
         return (200, json.dumps({"protocol": 1, "acked_seq": last}).encode())
     ep.hooks["on_state_changes"] = on_changes
-    for tid in ("keep", "other"):
+    for tid in (KEEP, OTHER):
         ep.set_desired(tid, "STOPPED")
-    for tid in ("keep", "other"):
+    for tid in (KEEP, OTHER):
         ep.wait_status(tid, "STOPPED", 120)
     check(not faults, "state changes: every fault was served", faults)
     note("batch sizes seen: %s" % sizes[:20])
@@ -245,13 +253,13 @@ def main(ctx):
     check(all(by_seq.get(d["seq"]) == d for d in ep.duplicates),
           "changes sent again are the same changes (%d re-sent)" % len(ep.duplicates))
     check(not ep.batch_errors, "every batch in seq order", ep.batch_errors)
-    logs = b.cli("logs", "keep", "main").stdout
+    logs = b.cli("logs", KEEP, "main").stdout
     check(logs.count("started-") == 1, "keep ran once through all of it", logs)
     events.terminate()
     events.wait()
-    for tid in ("delta1", "secret", "keep", "other"):
+    for tid in (DELTA1, SECRET, KEEP, OTHER):
         check(b.task(tid)["status"] == "STOPPED", "%s STOPPED" % tid)
-    verify_changes(ep.changes, "bad responses", final=["keep", "other", "delta1", "secret"])
+    verify_changes(ep.changes, "bad responses", final=[KEEP, OTHER, DELTA1, SECRET])
 
 
 if __name__ == "__main__":

@@ -85,7 +85,9 @@ def main(ctx):
     ep.hooks.update(after_assignments=after_assignments, on_ack=on_ack_delayed, after_state_changes=after_changes)
 
     for point in ("response", "ack", "changes") + tuple(p for p, _ in DELAYED):
-        tid = "k9-" + point.replace("+", "-")
+        # the pid: task ids name cgroups shared by every berthd of this cgroup (a second run
+        # of this scenario at the same time must not share them)
+        tid = "k9-%s-%d" % (point.replace("+", "-"), os.getpid())
         ids[point] = tid
         cmd = "echo started-$(cat /proc/sys/kernel/random/uuid); exec sleep 600"
         ep.assign(tid, taskdef("k9" + point.replace("+", "-"), container("main", ["/bin/sh", "-c", cmd])))
