@@ -200,13 +200,26 @@ def main(ctx):
     # the state-change stream: 5xx, 413, partial acknowledgements
     faults = [(500, None), (413, None), (503, None), ("partial", None)]
     sizes = []
+    after_413 = []  # (size answered 413, size of the next batch)
+
+    def stopped_on_node():
+        return all(any(c["task_id"] == t and c["status"] == "STOPPED" for c in list(local)) for t in (KEEP, OTHER))
 
     def on_changes(body):
         sizes.append(len(body["changes"]))
+        if len(sizes) == 1:
+            # the first request is held until both tasks stopped on the node (one request in
+            # flight at a time: the rest piles up in the outbox), so that the retries carry
+            # a backlog: a batch of more than one, and one the 413 can halve
+            wait_until(stopped_on_node, 60, 0.1)
         with ep.lock:
+            if after_413 and after_413[-1][1] is None:
+                after_413[-1] = (after_413[-1][0], len(body["changes"]))
             if not faults:
                 return None
             kind, _ = faults.pop(0)
+            if kind == 413:
+                after_413.append((len(body["changes"]), None))
             if kind != "partial":
                 return (kind, b'{"protocol":1,"error":{"code":"X","message":"fault"}}')
             first = body["changes"][0]
@@ -223,6 +236,11 @@ def main(ctx):
         ep.wait_status(tid, "STOPPED", 120)
     check(not faults, "state changes: every fault was served", faults)
     note("batch sizes seen: %s" % sizes[:20])
+    check(max(sizes) > 1, "state changes are batched: what piled up while the endpoint failed went in one request",
+          sizes)
+    a, nxt = after_413[0] if after_413 else (0, None)
+    check(nxt is not None and nxt == max(1, a // 2),
+          "413: the agent halves the batch and resends (%s then %s)" % (a, nxt), sizes)
 
     # the other source's task
     t = b.task(local_id)
