@@ -337,16 +337,20 @@ make_path (struct cgroups_manager *m, size_t i, const char *path, struct create_
       next = openat (cur, c, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
       if (next < 0)
         return berth_err_set (err, errno, "open `%s%s`", h->mountpoint, walked);
+      /* Seeded whether made now or found: a creator killed between its mkdir and the seeding
+       * (berthd killed -9 while provisioning a task) leaves an empty cpuset behind, and every
+       * cgroup made below it later would be empty too (a process moved in: ENOSPC).
+       * seed_cpuset only writes a file that is empty. */
+      if (cpuset && seed_cpuset (cur, next, walked, err) < 0)
+        {
+          close (next);
+          return -EIO;
+        }
       if (created)
         {
           made_add (st, i, walked);
           if (done > root_depth && !last)
             mark_made (next);
-          if (cpuset && seed_cpuset (cur, next, walked, err) < 0)
-            {
-              close (next);
-              return -EIO;
-            }
         }
       else if (last)
         {

@@ -1780,6 +1780,65 @@ cleanup_root (void)
   berth_err_free (&err);
 }
 
+/* A v1 cpuset directory that exists but was never seeded (its creator was killed between
+ * mkdir and writing cpuset.cpus/mems): creating below it seeds it, so that a process can
+ * enter the new cgroup (an empty cpuset takes none: ENOSPC). */
+static int
+check_cpuset_unseeded (void)
+{
+  berth_err err = NULL;
+  struct cgroups_cgroup *cg = NULL;
+  struct find f = { .controller = "cpuset" };
+  char parent[4200], buf[256];
+  const char *leaf;
+  int q = -1;
+
+  cgroups_foreach_hierarchy (mgr, NULL, find_cb, &f, &err);
+  berth_err_free (&err);
+  if (f.dir[0] == '\0' || f.unified)
+    {
+      snprintf (skip_msg, sizeof skip_msg, "no v1 cpuset hierarchy");
+      return SKIP;
+    }
+  snprintf (parent, sizeof parent, "%s/unseeded", f.dir);
+  if (mkdir (parent, 0755) < 0)
+    return fail ("mkdir %s: %s", parent, strerror (errno));
+  if (read_file (parent, "cpuset.cpus", buf, sizeof buf) < 0 || buf[0] != '\0')
+    {
+      fail ("a new v1 cpuset is not empty here (%s): the check cannot make its case", buf);
+      goto out;
+    }
+  if (make (NULL, "unseeded/leaf", &cg, &err) < 0)
+    {
+      fail_err ("create below an unseeded cpuset", &err);
+      goto out;
+    }
+  leaf = ctrl_dir (cg, "cpuset", NULL);
+  for (size_t i = 0; i < 2; i++)
+    {
+      const char *file = i ? "cpuset.mems" : "cpuset.cpus";
+      if (read_file (parent, file, buf, sizeof buf) < 0 || buf[0] == '\0')
+        {
+          fail ("the existing parent's %s is still empty", file);
+          goto out;
+        }
+      if (read_file (leaf, file, buf, sizeof buf) < 0 || buf[0] == '\0')
+        {
+          fail ("the new cgroup's %s is empty", file);
+          goto out;
+        }
+    }
+  q = 0;
+out:
+  if (cg && cgroups_destroy (cg, &err) < 0)
+    DIAG ("destroy: %s", berth_err_msg (&err));
+  berth_err_free (&err);
+  cgroups_free (cg);
+  if (rmdir (parent) < 0 && errno != ENOENT)
+    DIAG ("rmdir %s: %s", parent, strerror (errno));
+  return q;
+}
+
 /* ------------------------------------------------------------------ main */
 
 struct check
@@ -1819,6 +1878,7 @@ main (int argc, char **argv)
     { "refusals", check_refusals },
     { "mapping", check_mapping },
     { "hugetlb", check_hugetlb },
+    { "cpuset-unseeded", check_cpuset_unseeded },
   };
   berth_err err = NULL;
   char **only = NULL;
