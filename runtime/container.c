@@ -372,10 +372,12 @@ prepare_namespaces (struct create_ctx *x, int *ret_clone_flags, berth_err *err)
   in->shared_mount_ns = !c->ns[RT_NS_MOUNT].present;
   in->cgroupns = c->ns[RT_NS_CGROUP].present;
   /* New namespaces must be owned by a user namespace joined by path: the child joins it
-     first and unshares them then (a new pid namespace through one more fork). */
-  if (c->ns[RT_NS_USER].path && flags)
+     first and unshares them then (new pid and time namespaces through one more fork). */
+  if (c->ns[RT_NS_USER].path && c->ns[RT_NS_TIME].present && !c->ns[RT_NS_TIME].path)
+    in->unshare_flags |= CLONE_NEWTIME;
+  if (c->ns[RT_NS_USER].path && (flags || in->unshare_flags))
     {
-      in->unshare_flags = flags;
+      in->unshare_flags |= flags;
       flags = 0;
     }
   *ret_clone_flags = flags;
@@ -712,11 +714,12 @@ drive_child (struct create_ctx *x, bool in_cgroup, bool keep_pty, berth_err *err
 }
 
 static int
-set_time_offsets (const struct rt_config *c, int *ret_own_timens, berth_err *err)
+set_time_offsets (const struct rt_config *c, const struct rt_init *in, int *ret_own_timens,
+                  berth_err *err)
 {
-  char buf[256];
-  size_t len = 0;
-  if (!c->ns[RT_NS_TIME].present || c->ns[RT_NS_TIME].path)
+  char buf[RT_TIME_OFFSETS_MAX];
+  size_t len;
+  if (!c->ns[RT_NS_TIME].present || c->ns[RT_NS_TIME].path || (in->unshare_flags & CLONE_NEWTIME))
     return 0;
   /* Undone after the clone, like the pid namespace, so our other children stay in ours. */
   *ret_own_timens = open ("/proc/self/ns/time_for_children", O_RDONLY | O_CLOEXEC);
@@ -727,10 +730,7 @@ set_time_offsets (const struct rt_config *c, int *ret_own_timens, berth_err *err
      born in it. */
   if (unshare (CLONE_NEWTIME) < 0)
     return berth_err_set (err, errno, "linux.namespaces: create the time namespace");
-  for (size_t i = 0; i < c->n_time_offsets; i++)
-    len += (size_t)snprintf (buf + len, sizeof buf - len, "%s %" PRId64 " %" PRIu32 "\n",
-                             c->time_offsets[i].clock == CLOCK_MONOTONIC ? "monotonic" : "boottime",
-                             c->time_offsets[i].secs, c->time_offsets[i].nanosecs);
+  len = rt_time_offsets_format (c, buf, sizeof buf);
   if (len && berth_write_file_at (AT_FDCWD, "/proc/self/timens_offsets", buf, len, err) < 0)
     return berth_err_wrap (err, "linux.timeOffsets");
   return 0;
@@ -810,7 +810,7 @@ create_container (struct create_ctx *x, const char *id, const struct runtime_cre
   x->init.start_fd = x->start_fds[0];
   x->init.start_peer_fd = x->start_fds[1];
 
-  r = set_time_offsets (c, &x->own_timens, err);
+  r = set_time_offsets (c, &x->init, &x->own_timens, err);
   if (r < 0)
     goto fail;
   /* A pid namespace joined by path applies to our children only; undone right after the

@@ -115,30 +115,61 @@ become_userns_root (struct rt_init *init)
     rt_child_fail (init, errno, "setresuid 0 in the user namespace");
 }
 
+/* The offsets of a time namespace unshared here, before any process enters it, through an
+ * fd opened before joining the user namespace: a non-dumpable process's /proc files belong
+ * to the host's root, whom that namespace does not map; the write is checked against the
+ * opener's credentials (CAP_SYS_TIME over the new namespace). */
+static void
+write_time_offsets (struct rt_init *init, int fd)
+{
+  char buf[RT_TIME_OFFSETS_MAX];
+  size_t len = rt_time_offsets_format (init->config, buf, sizeof buf);
+
+  if (len > 0 && write (fd, buf, len) != (ssize_t)len)
+    rt_child_fail (init, errno, "linux.timeOffsets: write /proc/self/timens_offsets");
+  close (fd);
+}
+
 /* A user namespace joined by path must own the container's new namespaces: join it, then
- * unshare them. unshare(CLONE_NEWPID) applies to children only, so the container's first
- * process is forked here and this one hands it over to the runtime and exits. */
+ * unshare them. unshare(CLONE_NEWPID) and unshare(CLONE_NEWTIME) apply to children only, so
+ * then the container's first process is forked here and this one hands it over to the
+ * runtime and exits. */
 static void
 join_userns_then_unshare (struct rt_init *init)
 {
+  const int for_children = CLONE_NEWPID | CLONE_NEWTIME;
   int fd = init->ns_fds[RT_NS_USER];
   pid_t pid;
   int pidfd;
   bool in_cgroup;
+  int offsets_fd = -1;
 
+  if (init->unshare_flags & CLONE_NEWTIME)
+    {
+      offsets_fd = open ("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+      if (offsets_fd < 0)
+        rt_child_fail (init, errno, "linux.timeOffsets: open /proc/self/timens_offsets");
+    }
   if (setns (fd, CLONE_NEWUSER) < 0)
     rt_child_fail (init, errno, "join the user namespace `%s`", init->config->ns[RT_NS_USER].path);
   close (fd);
   init->ns_fds[RT_NS_USER] = -1;
   become_userns_root (init);
-  if ((init->unshare_flags & ~CLONE_NEWPID) && unshare (init->unshare_flags & ~CLONE_NEWPID) < 0)
+  if ((init->unshare_flags & ~for_children) && unshare (init->unshare_flags & ~for_children) < 0)
     rt_child_fail (init, errno, "create namespaces in the user namespace `%s`",
                    init->config->ns[RT_NS_USER].path);
-  if (!(init->unshare_flags & CLONE_NEWPID))
+  if (init->unshare_flags & CLONE_NEWTIME)
+    {
+      if (unshare (CLONE_NEWTIME) < 0)
+        rt_child_fail (init, errno, "create the time namespace in the user namespace `%s`",
+                       init->config->ns[RT_NS_USER].path);
+      write_time_offsets (init, offsets_fd);
+    }
+  if (!(init->unshare_flags & for_children))
     return;
-  pid = rt_clone (CLONE_NEWPID, -1, &pidfd, &in_cgroup);
+  pid = rt_clone (init->unshare_flags & CLONE_NEWPID, -1, &pidfd, &in_cgroup);
   if (pid < 0)
-    rt_child_fail (init, -pid, "fork into the new pid namespace");
+    rt_child_fail (init, -pid, "fork into the new pid and time namespaces");
   if (pid > 0)
     {
       rt_msg_send (init->sync_fd, RT_MSG_NEWPID, pid, NULL, pidfd);

@@ -311,7 +311,7 @@ struct rt_init
   int join_flags;           /* exec: CLONE_NEW* flags for setns(join_pidfd) */
   int root_fd;              /* exec into a container without a mount namespace: its root */
   bool unshare_cgroupns;    /* after the parent put us in the cgroup */
-  int unshare_flags;        /* new namespaces to unshare after joining a user ns by path */
+  int unshare_flags; /* new namespaces (time included) to unshare after joining a user ns by path */
   bool new_userns;
   bool in_userns; /* new or joined: no mknod, devices are the host's, bound */
 
@@ -418,6 +418,10 @@ void rt_prepare_process (struct rt_init *in, const struct rt_process *p);
 /* Reads field 22 of /proc/PID/stat (start time in clock ticks); 'Z' state is reported in
  * *ret_zombie. */
 int rt_proc_start_time (pid_t pid, uint64_t *ret, bool *ret_zombie, berth_err *err);
+/* linux.timeOffsets as /proc/PID/timens_offsets wants them; no allocation (the child uses
+ * it). Two clocks, each at most "boottime -9223372036854775808 999999999\n". */
+#define RT_TIME_OFFSETS_MAX 128
+size_t rt_time_offsets_format (const struct rt_config *c, char *buf, size_t size);
 /* True once the process has begun to exit (PF_EXITING) or is a zombie. */
 int rt_proc_exiting (pid_t pid, bool *ret, berth_err *err);
 

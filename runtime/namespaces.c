@@ -9,6 +9,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <time.h>
 
 #ifndef CLONE_INTO_CGROUP
 #define CLONE_INTO_CGROUP 0x200000000ULL
@@ -182,6 +183,17 @@ rt_proc_exiting (pid_t pid, bool *ret, berth_err *err)
   /* PF_EXITING (include/linux/sched.h): set at the start of do_exit. */
   *ret = (flags & 0x4) != 0 || state == 'Z' || state == 'X';
   return 0;
+}
+
+size_t
+rt_time_offsets_format (const struct rt_config *c, char *buf, size_t size)
+{
+  size_t len = 0;
+  for (size_t i = 0; i < c->n_time_offsets && len < size; i++)
+    len += (size_t)snprintf (buf + len, size - len, "%s %" PRId64 " %" PRIu32 "\n",
+                             c->time_offsets[i].clock == CLOCK_MONOTONIC ? "monotonic" : "boottime",
+                             c->time_offsets[i].secs, c->time_offsets[i].nanosecs);
+  return len < size ? len : size - 1;
 }
 
 /* ------------------------------------------------------------------ sync messages */

@@ -28,7 +28,7 @@ echo $uholder >>"$WORK/pids"
 for _ in $(seq 50); do [ "$(readlink /proc/$uholder/ns/user)" != "$(readlink /proc/self/ns/user)" ] && break; sleep 0.05; done
 echo "0 100000 65536" >/proc/$uholder/uid_map
 echo "0 200000 65536" >/proc/$uholder/gid_map
-b=$(mkbundle joinuser '.linux.namespaces+=[{"type":"user","path":$u}]
+b=$(mkbundle joinuser '.linux.namespaces+=[{"type":"user","path":$u},{"type":"time"}] | .linux.timeOffsets={"boottime":{"secs":1000000}}
   | .process.args=["/bin/sh","-c","readlink /proc/self/ns/user; echo $$ $(id -u); readlink /proc/self/ns/pid; cat /proc/self/uid_map /proc/self/gid_map | tr -s \" \" | sed \"s/^ //\""]' \
   --arg u "/proc/$uholder/ns/user")
 out=$(cd "$b" && rt run "ju-$ID_PREFIX" </dev/null 2>&1 | tr '\n' ' ') || true
@@ -45,11 +45,14 @@ uino=$(stat -L -c %i /proc/$uholder/ns/user)
 nsprobe=${BERTH_NSOWNER_PROBE:?the nsowner-probe helper}
 owners() { # PID
   local ns
-  for ns in mnt pid ipc uts net cgroup; do "$nsprobe" /proc/$1/ns/$ns; done | tr '\n' ' '
+  for ns in mnt pid ipc uts net cgroup time; do "$nsprobe" /proc/$1/ns/$ns; done | tr '\n' ' '
 }
-expect_eq "mount, pid, ipc, uts, network and cgroup namespaces owned by the joined user namespace" \
-  "$uino $uino $uino $uino $uino $uino " "$(owners "$jpid")"
-check "... all of them new" test "$(readlink /proc/$jpid/ns/mnt) $(readlink /proc/$jpid/ns/net)" != "$(readlink /proc/self/ns/mnt) $(readlink /proc/self/ns/net)"
+expect_eq "mount, pid, ipc, uts, network, cgroup and time namespaces owned by the joined user namespace" \
+  "$uino $uino $uino $uino $uino $uino $uino " "$(owners "$jpid")"
+check "... all of them new" test "$(readlink /proc/$jpid/ns/mnt) $(readlink /proc/$jpid/ns/net) $(readlink /proc/$jpid/ns/time)" != "$(readlink /proc/self/ns/mnt) $(readlink /proc/self/ns/net) $(readlink /proc/self/ns/time)"
+up=$(cut -d. -f1 /proc/uptime)
+cup=$(rt exec "jud-$ID_PREFIX" /bin/sh -c 'cut -d. -f1 /proc/uptime' </dev/null 2>&1) || true
+check "... the time namespace with its boottime offset ($up -> $cup)" test "$cup" -ge $((up + 1000000)) -a "$cup" -lt $((up + 1000000 + 600))
 rt exec --detach --pid-file "$WORK/jud-exec.pid" "jud-$ID_PREFIX" /bin/sleep 1000 </dev/null >/dev/null 2>&1 || true
 epid=$(cat "$WORK/jud-exec.pid" 2>/dev/null || echo 0)
 expect_eq "exec joins the container's user namespace and the namespaces it owns" \
