@@ -176,6 +176,16 @@ rt_console_relay (int master, int pidfd, berth_err *err)
             continue;
           break;
         }
+      /* The process exited: drain what is there, then stop. Bounded, and looked at before
+         more output: a process it left behind on the terminal may keep writing. */
+      if (pfds[2].revents & POLLIN)
+        {
+          struct pollfd d = { .fd = master, .events = POLLIN };
+          for (int i = 0; i < 1024; i++)
+            if (poll (&d, 1, 0) <= 0 || !(d.revents & POLLIN) || !copy_once (master, 1))
+              break;
+          break;
+        }
       if (pfds[0].revents & POLLIN)
         {
           if (!copy_once (master, 1))
@@ -188,14 +198,6 @@ rt_console_relay (int master, int pidfd, berth_err *err)
         {
           if (!copy_once (0, master))
             stdin_open = false;
-        }
-      /* The process exited: drain what it wrote, then stop. */
-      if (pfds[2].revents & POLLIN)
-        {
-          struct pollfd d = { .fd = master, .events = POLLIN };
-          while (poll (&d, 1, 0) > 0 && (d.revents & POLLIN) && copy_once (master, 1))
-            ;
-          break;
         }
     }
   if (restore)

@@ -74,4 +74,12 @@ br=$(mkbundle relay '.process.terminal=true | .process.args=["/bin/sh","-c","tes
 rc=0
 out=$(cd "$br" && rt run "relay-$ID_PREFIX" </dev/null 2>&1 | tr -d '\r') || rc=$?
 expect_eq "run relays a terminal on its own stdio, and the exit code" "relayed-tty 5" "$out $rc"
+# Its process exits but leaves a writer on the terminal (no pid namespace to end it): the
+# relay stops anyway, and run's delete ends the writer.
+br=$(mkbundle relay-bg '.process.terminal=true | .linux.namespaces|=map(select(.type!="pid"))
+  | .process.args=["/bin/sh","-c","(trap \"\" HUP; exec cat /dev/zero) & exit 6"]')
+rc=0
+(cd "$br" && rt run "relaybg-$ID_PREFIX" </dev/null >/dev/null 2>&1) || rc=$?
+expect_eq "run with a terminal returns when its process exits, though another keeps writing" 6 "$rc"
+expect_eq "... and nothing of it is left" "" "$(rt list -q)"
 finish
