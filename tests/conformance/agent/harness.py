@@ -139,6 +139,9 @@ def node(name, url, extra_config=None, start=True, second=False, with_dir=False)
     log tells the two apart). with_dir: its task directory (b.tasks_dir) is a
     second source."""
     cfg = {"TASK_SOURCES": url, "ENDPOINT_ALLOW_PLAIN_HTTP": "true"}
+    if os.environ.get("BERTH_TEST_INIT"):
+        # a sanitizer build's berth-init is dynamically linked and cannot run in the image
+        cfg["INIT_PATH"] = os.environ["BERTH_TEST_INIT"]
     cfg.update(extra_config or {})
     # no net_index: the fixture derives a /24 from the pid and the instance number (12000 of
     # them, free of host interfaces); a fixed small range here (220 + pid % 30) let two
@@ -162,6 +165,29 @@ def node(name, url, extra_config=None, start=True, second=False, with_dir=False)
         b.start()
         b.import_image(image_layout(), IMAGE)
     return b
+
+
+def node_setting(b, key):
+    with open(b.config) as f:
+        for line in f:
+            if line.startswith(key + "="):
+                return line[len(key) + 1:].rstrip("\n")
+    return None
+
+
+def runs_in_any_image(path):
+    """Whether the ELF executable at path needs no program interpreter (statically linked):
+    berth-init is bound into containers whose images may have no libc."""
+    import struct
+    with open(path, "rb") as f:
+        hdr = f.read(64)
+        if hdr[:4] != b"\x7fELF" or hdr[4] != 2:
+            return False
+        phoff, = struct.unpack_from("<Q", hdr, 32)
+        phentsize, phnum = struct.unpack_from("<HH", hdr, 54)
+        f.seek(phoff)
+        ph = f.read(phentsize * phnum)
+    return not any(struct.unpack_from("<I", ph, i * phentsize)[0] == 3 for i in range(phnum))  # PT_INTERP
 
 
 # ---------------------------------------------------------------- checks on reported changes
