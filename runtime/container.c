@@ -371,10 +371,15 @@ prepare_namespaces (struct create_ctx *x, int *ret_clone_flags, berth_err *err)
   in->in_userns = c->ns[RT_NS_USER].present;
   in->shared_mount_ns = !c->ns[RT_NS_MOUNT].present;
   in->cgroupns = c->ns[RT_NS_CGROUP].present;
-  /* New namespaces must be owned by a user namespace joined by path: the child joins it
-     first and unshares them then (new pid and time namespaces through one more fork). */
-  if (c->ns[RT_NS_USER].path && c->ns[RT_NS_TIME].present && !c->ns[RT_NS_TIME].path)
-    in->unshare_flags |= CLONE_NEWTIME;
+  /* New namespaces must be owned by the container's user namespace. Joined by path: the
+     child joins it first and unshares them then. New: the clone makes them in it, but for a
+     new time namespace, which the child unshares (its offsets can only be written before a
+     process enters it) and enters by one more fork, a new pid namespace with it. */
+  if (c->ns[RT_NS_USER].present && c->ns[RT_NS_TIME].present && !c->ns[RT_NS_TIME].path)
+    {
+      in->unshare_flags |= CLONE_NEWTIME | (flags & CLONE_NEWPID);
+      flags &= ~CLONE_NEWPID;
+    }
   if (c->ns[RT_NS_USER].path && (flags || in->unshare_flags))
     {
       in->unshare_flags |= flags;

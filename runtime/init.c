@@ -115,10 +115,7 @@ become_userns_root (struct rt_init *init)
     rt_child_fail (init, errno, "setresuid 0 in the user namespace");
 }
 
-/* The offsets of a time namespace unshared here, before any process enters it, through an
- * fd opened before joining the user namespace: a non-dumpable process's /proc files belong
- * to the host's root, whom that namespace does not map; the write is checked against the
- * opener's credentials (CAP_SYS_TIME over the new namespace). */
+/* The offsets of a time namespace unshared here, before any process enters it. */
 static void
 write_time_offsets (struct rt_init *init, int fd)
 {
@@ -130,39 +127,35 @@ write_time_offsets (struct rt_init *init, int fd)
   close (fd);
 }
 
-/* A user namespace joined by path must own the container's new namespaces: join it, then
- * unshare them. unshare(CLONE_NEWPID) and unshare(CLONE_NEWTIME) apply to children only, so
- * then the container's first process is forked here and this one hands it over to the
- * runtime and exits. */
+/* New namespaces must be owned by the container's user namespace. Joined by path: join it,
+ * then unshare them. New, with a new time namespace: the clone made the others in it, the
+ * time namespace is unshared now. unshare(CLONE_NEWPID) and unshare(CLONE_NEWTIME) apply to
+ * children only, so then the container's first process is forked here, and this one hands
+ * it over to the runtime and exits. */
 static void
-join_userns_then_unshare (struct rt_init *init)
+unshare_then_fork (struct rt_init *init, int offsets_fd)
 {
   const int for_children = CLONE_NEWPID | CLONE_NEWTIME;
   int fd = init->ns_fds[RT_NS_USER];
   pid_t pid;
   int pidfd;
   bool in_cgroup;
-  int offsets_fd = -1;
 
-  if (init->unshare_flags & CLONE_NEWTIME)
+  if (fd >= 0)
     {
-      offsets_fd = open ("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
-      if (offsets_fd < 0)
-        rt_child_fail (init, errno, "linux.timeOffsets: open /proc/self/timens_offsets");
+      if (setns (fd, CLONE_NEWUSER) < 0)
+        rt_child_fail (init, errno, "join the user namespace `%s`",
+                       init->config->ns[RT_NS_USER].path);
+      close (fd);
+      init->ns_fds[RT_NS_USER] = -1;
+      become_userns_root (init);
     }
-  if (setns (fd, CLONE_NEWUSER) < 0)
-    rt_child_fail (init, errno, "join the user namespace `%s`", init->config->ns[RT_NS_USER].path);
-  close (fd);
-  init->ns_fds[RT_NS_USER] = -1;
-  become_userns_root (init);
   if ((init->unshare_flags & ~for_children) && unshare (init->unshare_flags & ~for_children) < 0)
-    rt_child_fail (init, errno, "create namespaces in the user namespace `%s`",
-                   init->config->ns[RT_NS_USER].path);
+    rt_child_fail (init, errno, "create namespaces in the container's user namespace");
   if (init->unshare_flags & CLONE_NEWTIME)
     {
       if (unshare (CLONE_NEWTIME) < 0)
-        rt_child_fail (init, errno, "create the time namespace in the user namespace `%s`",
-                       init->config->ns[RT_NS_USER].path);
+        rt_child_fail (init, errno, "create the time namespace in the container's user namespace");
       write_time_offsets (init, offsets_fd);
     }
   if (!(init->unshare_flags & for_children))
@@ -180,10 +173,10 @@ join_userns_then_unshare (struct rt_init *init)
 }
 
 static void
-join_namespaces (struct rt_init *init)
+join_namespaces (struct rt_init *init, int offsets_fd)
 {
   if (init->unshare_flags)
-    join_userns_then_unshare (init);
+    unshare_then_fork (init, offsets_fd);
   for (int k = 0; k < RT_NS_NKINDS; k++)
     {
       /* A pid namespace is joined by the parent: it applies to children only. */
@@ -397,9 +390,19 @@ rt_init_run (struct rt_init *init)
     }
   else
     {
+      /* Opened with the credentials we were born with, before any user namespace changes
+         them: we are non-dumpable, so our /proc files belong to the host's root; the write
+         is checked against the opener's credentials (CAP_SYS_TIME over the new namespace). */
+      int offsets_fd = -1;
+      if (init->unshare_flags & CLONE_NEWTIME)
+        {
+          offsets_fd = open ("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+          if (offsets_fd < 0)
+            rt_child_fail (init, errno, "linux.timeOffsets: open /proc/self/timens_offsets");
+        }
       if (init->new_userns)
         become_userns_root (init);
-      join_namespaces (init);
+      join_namespaces (init, offsets_fd);
       set_identity_names (init);
     }
   set_oom_score_adj (init);

@@ -4,10 +4,18 @@
 # personality, scheduler and I/O priority.
 . "$(dirname "$0")/lib.sh"
 
+# The inode of the user namespace that owns each of a process's namespaces (NS_GET_USERNS).
+nsprobe=${BERTH_NSOWNER_PROBE:?the nsowner-probe helper}
+owners() { # PID
+  local ns
+  for ns in mnt pid ipc uts net cgroup time; do "$nsprobe" /proc/$1/ns/$ns; done | tr '\n' ' '
+}
+
 # User namespace: root inside is 100000 outside; devices are the host's, bound. The mapped
-# root must be able to reach the rootfs: the work directory is 0700 by default.
+# root must be able to reach the rootfs: the work directory is 0700 by default. With a time
+# namespace, which the child makes in the new user namespace itself.
 chmod 755 "$WORK"
-b=$(mkbundle userns '.linux.namespaces+=[{"type":"user"}]
+b=$(mkbundle userns '.linux.namespaces+=[{"type":"user"},{"type":"time"}] | .linux.timeOffsets={"boottime":{"secs":1000000}}
   | .linux.uidMappings=[{"containerID":0,"hostID":100000,"size":65536}] | .linux.gidMappings=.linux.uidMappings
   | .process.args=["/bin/sh","-c","id -u; cat /proc/self/uid_map | tr -s \" \" | sed \"s/^ //\"; echo x >/dev/null && echo devnull-ok"]')
 out=$(cd "$b" && rt run "u-$ID_PREFIX" </dev/null 2>&1 | tr '\n' ' ') || true
@@ -16,6 +24,12 @@ jq '.process.args=["/bin/sleep","1000"]' "$b/config.json" >"$b/c" && mv "$b/c" "
 (cd "$b" && rt run --detach "ux-$ID_PREFIX" </dev/null >/dev/null 2>&1)
 upid=$(rt state "ux-$ID_PREFIX" | jq -r .pid)
 expect_eq "exec joins the user namespace" "$(readlink /proc/$upid/ns/user) 0" "$(rt exec "ux-$ID_PREFIX" /bin/sh -c 'echo $(readlink /proc/self/ns/user) $(id -u)' </dev/null)"
+uino=$(stat -L -c %i /proc/$upid/ns/user)
+expect_eq "a new user namespace owns the container's mount, pid, ipc, uts, network, cgroup and time namespaces" \
+  "$uino $uino $uino $uino $uino $uino $uino " "$(owners "$upid")"
+up=$(cut -d. -f1 /proc/uptime)
+cup=$(rt exec "ux-$ID_PREFIX" /bin/sh -c 'cut -d. -f1 /proc/uptime' </dev/null 2>&1) || true
+check "... the time namespace with its boottime offset ($up -> $cup)" test "$cup" -ge $((up + 1000000)) -a "$cup" -lt $((up + 1000000 + 600))
 rt delete --force "ux-$ID_PREFIX"
 
 # A user namespace joined by path owns the container's new namespaces (a new pid namespace
@@ -42,11 +56,6 @@ jq '.process.args=["/bin/sleep","1000"]' "$b/config.json" >"$b/c" && mv "$b/c" "
 (cd "$b" && rt run --detach "jud-$ID_PREFIX" </dev/null >/dev/null 2>&1) || true
 jpid=$(rt state "jud-$ID_PREFIX" | jq -r .pid)
 uino=$(stat -L -c %i /proc/$uholder/ns/user)
-nsprobe=${BERTH_NSOWNER_PROBE:?the nsowner-probe helper}
-owners() { # PID
-  local ns
-  for ns in mnt pid ipc uts net cgroup time; do "$nsprobe" /proc/$1/ns/$ns; done | tr '\n' ' '
-}
 expect_eq "mount, pid, ipc, uts, network, cgroup and time namespaces owned by the joined user namespace" \
   "$uino $uino $uino $uino $uino $uino $uino " "$(owners "$jpid")"
 check "... all of them new" test "$(readlink /proc/$jpid/ns/mnt) $(readlink /proc/$jpid/ns/net) $(readlink /proc/$jpid/ns/time)" != "$(readlink /proc/self/ns/mnt) $(readlink /proc/self/ns/net) $(readlink /proc/self/ns/time)"
