@@ -2,12 +2,12 @@
  * a private multi handle, so a thread blocks in curl_multi_poll() with no timer of its own
  * and another thread can interrupt it with curl_multi_wakeup(). */
 #include "http-client.h"
+#include "http-proto.h"
 
 #include "berth-config.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
-#include <strings.h>
 
 struct http_client
 {
@@ -143,23 +143,10 @@ on_header (char *data, size_t size, size_t n, void *opaque)
 {
   struct transfer *t = opaque;
   size_t len = size * n;
-  static const char name[] = "retry-after:";
+  uint64_t ms;
 
-  if (len > sizeof (name) - 1 && strncasecmp (data, name, sizeof (name) - 1) == 0)
-    {
-      cleanup_free char *v = xstrndup (data + sizeof (name) - 1, len - (sizeof (name) - 1));
-      char *s = v, *e;
-      uint64_t secs;
-
-      while (*s == ' ' || *s == '\t')
-        s++;
-      e = s + strlen (s);
-      while (e > s && strchr (" \t\r\n", e[-1]))
-        *--e = '\0';
-      /* The HTTP-date form is not used by berth endpoints; only delta-seconds count. */
-      if (berth_parse_uint64 (s, &secs) == 0)
-        t->retry_after_ms = secs > 86400 ? 86400000 : secs * 1000;
-    }
+  if (http_proto_retry_after_ms (data, len, &ms))
+    t->retry_after_ms = ms;
   return len;
 }
 

@@ -5,6 +5,7 @@
 #include "http-proto.h"
 
 #include <arpa/inet.h>
+#include <strings.h>
 
 /* ------------------------------------------------------------------ small checks */
 
@@ -626,6 +627,28 @@ http_proto_state_changes_body (json_object *changes)
 }
 
 /* ------------------------------------------------------------------ backoff */
+
+bool
+http_proto_retry_after_ms (const char *line, size_t len, uint64_t *ret_ms)
+{
+  static const char name[] = "retry-after:";
+  cleanup_free char *v = NULL;
+  char *b, *e;
+  uint64_t secs;
+
+  if (len <= sizeof (name) - 1 || strncasecmp (line, name, sizeof (name) - 1) != 0)
+    return false;
+  v = xstrndup (line + sizeof (name) - 1, len - (sizeof (name) - 1));
+  for (b = v; *b == ' ' || *b == '\t'; b++)
+    ;
+  e = b + strlen (b);
+  while (e > b && strchr (" \t\r\n", e[-1]))
+    *--e = '\0';
+  if (berth_parse_uint64 (b, &secs) < 0)
+    return false;
+  *ret_ms = secs > 86400 ? 86400000 : secs * 1000;
+  return true;
+}
 
 uint64_t
 http_backoff_ceiling_ms (unsigned failures, uint64_t base_ms, uint64_t cap_ms)

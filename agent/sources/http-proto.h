@@ -86,6 +86,12 @@ json_object *http_proto_ack_body (uint64_t generation, bool accepted, const char
 /* Takes a reference to changes (a JSON array from outbox_read). */
 json_object *http_proto_state_changes_body (json_object *changes);
 
+/* One raw response header line as libcurl hands it over ("Retry-After: 5\r\n", not
+ * NUL-terminated): true with the delay in ms (capped at a day) when it is a Retry-After in
+ * delta-seconds; false for any other header, and for the HTTP-date form, which berth
+ * endpoints do not send. */
+bool http_proto_retry_after_ms (const char *line, size_t len, uint64_t *ret_ms);
+
 /* Exponential backoff with full jitter: after the n-th consecutive failure (n >= 1) a delay
  * uniformly drawn from [0, min(cap_ms, base_ms * 2^(n-1))], from the random value rnd. */
 uint64_t http_backoff_ceiling_ms (unsigned failures, uint64_t base_ms, uint64_t cap_ms);

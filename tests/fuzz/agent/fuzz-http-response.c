@@ -1,5 +1,6 @@
 /* libFuzzer target: the http source's parsers of control endpoint responses (assignments,
- * register, state-change acks, heartbeat replies, error bodies) on hostile input. */
+ * register, state-change acks, heartbeat replies, error bodies, the Retry-After header) on
+ * hostile input. */
 #include "agent/sources/http-proto.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
@@ -35,6 +36,12 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   (void)http_proto_parse_state_changes_reply (body, size, &acked, &err);
   (void)http_proto_parse_heartbeat_reply (body, size, &has, &hint, &err);
   http_proto_parse_error (body, size, &code, &msg);
+  /* The same bytes as a response header line (Retry-After), not NUL-terminated. */
+  {
+    uint64_t ms;
+    if (http_proto_retry_after_ms (body, size, &ms) && ms > 86400000)
+      __builtin_trap ();
+  }
   free (code);
   free (msg);
   /* The same bytes as a state change (what berth-endpoint validates). */

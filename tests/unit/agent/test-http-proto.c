@@ -371,6 +371,35 @@ Test (http_proto, bodies)
   berth_err_free (&err);
 }
 
+static bool
+retry_after (const char *line, uint64_t *ms)
+{
+  return http_proto_retry_after_ms (line, strlen (line), ms);
+}
+
+Test (http_proto, retry_after_header)
+{
+  uint64_t ms = 7;
+  cr_assert (retry_after ("Retry-After: 5\r\n", &ms));
+  cr_assert_eq (ms, 5000);
+  cr_assert (retry_after ("retry-after:\t0 \r\n", &ms));
+  cr_assert_eq (ms, 0);
+  cr_assert (retry_after ("RETRY-AFTER: 99999999\r\n", &ms));
+  cr_assert_eq (ms, 86400000, "capped at a day: %" PRIu64, ms);
+  ms = 7;
+  /* not ours: other headers, the HTTP-date form, junk, a bare name, a number too big */
+  cr_assert_not (retry_after ("Content-Length: 5\r\n", &ms));
+  cr_assert_not (retry_after ("Retry-After: Wed, 21 Oct 2015 07:28:00 GMT\r\n", &ms));
+  cr_assert_not (retry_after ("Retry-After: -1\r\n", &ms));
+  cr_assert_not (retry_after ("Retry-After: 5s\r\n", &ms));
+  cr_assert_not (retry_after ("Retry-After:", &ms));
+  cr_assert_not (retry_after ("Retry-After: 99999999999999999999999\r\n", &ms));
+  cr_assert_eq (ms, 7, "untouched when false");
+  /* not NUL-terminated: only len bytes count */
+  cr_assert (http_proto_retry_after_ms ("Retry-After: 12345", strlen ("Retry-After: 1"), &ms));
+  cr_assert_eq (ms, 1000);
+}
+
 Test (http_proto, backoff_full_jitter_bounds)
 {
   /* The ceiling doubles from the base and stops at the cap. */
