@@ -1,7 +1,8 @@
 /* Container root filesystems: an overlay mount of an image's layers with a private
  * upper/work directory, and its release. Layers are handed to the kernel one by one with
  * the new mount API (fsconfig "lowerdir+", Linux 6.8), so the one-page limit of mount(2)
- * option strings does not cap the number of layers. */
+ * option strings does not cap the number of layers; older kernels (Debian 12's 6.1) get one
+ * mount(2) option string. */
 #include "internal.h"
 
 #include <limits.h>
@@ -17,12 +18,19 @@ check_options (const struct imagecache_rootfs_options *o, berth_err *err)
   return ic_lease_id_validate (o->lease_id, err);
 }
 
-/* The kernel explains a failed fsconfig in the context fd ("e overlay: ..."). */
+/* Set once a kernel showed it has no "lowerdir+": every later mount goes the old way. */
+static bool lowerdir_plus_missing;
+
+/* The kernel explains a failed fsconfig in the context fd ("e overlay: ..."). Keeps errno:
+ * the read fails with ENODATA when there is no message, and the caller reports the errno
+ * of the call that failed. */
 static char *
 fs_context_message (int fsfd)
 {
   char buf[512];
+  int saved = errno;
   ssize_t n = read (fsfd, buf, sizeof buf - 1);
+  errno = saved;
   if (n <= 0)
     return xstrdup ("");
   buf[n] = '\0';
@@ -37,6 +45,11 @@ mount_new_api (char **lowers, size_t n, const char *upper, const char *work, con
 {
   cleanup_close int fsfd = -1, mfd = -1;
   *ret_unsupported = false;
+  if (__atomic_load_n (&lowerdir_plus_missing, __ATOMIC_RELAXED))
+    {
+      *ret_unsupported = true;
+      return berth_err_ret (err);
+    }
   fsfd = fsopen ("overlay", FSOPEN_CLOEXEC);
   if (fsfd < 0)
     {
@@ -73,6 +86,15 @@ mount_new_api (char **lowers, size_t n, const char *upper, const char *work, con
   if (fsconfig (fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
     {
       cleanup_free char *m = fs_context_message (fsfd);
+      /* Before 6.5 overlayfs took its options the old way: the new API accepts any key
+       * and the unknown "lowerdir+" fails only here, with EINVAL (the reason goes to the
+       * kernel log). The old way is tried then; a layer that is really wrong fails there
+       * too, with its own error. */
+      if (errno == EINVAL && *m == '\0')
+        {
+          *ret_unsupported = true;
+          return berth_err_ret (err);
+        }
       return berth_err_set (err, errno, "create overlay for `%s`%s", target, m);
     }
   mfd = fsmount (fsfd, FSMOUNT_CLOEXEC, ro ? MOUNT_ATTR_RDONLY : 0);
@@ -174,7 +196,11 @@ imagecache_rootfs_prepare (struct imagecache_store *s, const struct imagecache_i
     }
   r = mount_new_api (lowers, n_lowers, upper, work, o->target, o->read_only, &unsupported, err);
   if (r < 0 && unsupported)
-    r = mount_legacy (lowers, n_lowers, upper, work, o->target, o->read_only, err);
+    {
+      r = mount_legacy (lowers, n_lowers, upper, work, o->target, o->read_only, err);
+      if (r == 0)
+        __atomic_store_n (&lowerdir_plus_missing, true, __ATOMIC_RELAXED);
+    }
   if (r < 0)
     return berth_err_wrap (err, "prepare rootfs of %s", img->name);
   if (img->name && *img->name)
