@@ -43,7 +43,9 @@ int cgroups_manager_remove_root (struct cgroups_manager *m, berth_err *err);
 /* cgroup v2 with Delegate=yes (systemd): a cgroup that holds processes cannot give
  * controllers to its children ("no internal processes"). Moves the calling process into
  * <own cgroup>/<leaf> and returns in *ret_root the own cgroup path to pass as the manager
- * root. Every hierarchy where that rule does not apply is left alone. */
+ * root. A process already in a cgroup named <leaf> (systemd's DelegateSubgroup=<leaf>, or a
+ * restart after an earlier move) stays there and gets its parent as the root. Every
+ * hierarchy where that rule does not apply is left alone. */
 int cgroups_delegate_self (const char *leaf, char **ret_root, berth_err *err);
 
 /* ------------------------------------------------------------------ resources

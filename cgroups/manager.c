@@ -649,6 +649,18 @@ cgroups_delegate_self (const char *leaf, char **ret_root, berth_err *err)
       r = berth_err_set (err, errno, "open `%s/%s`", h->mountpoint, rel);
       goto out;
     }
+  /* Already in the leaf (systemd put us there with DelegateSubgroup=, which is what lets
+   * it start berthd again: the unit's own cgroup has controllers enabled for the tasks and
+   * can take no process): the root is the parent. */
+  {
+    const char *slash = strrchr (h->own, '/');
+    if (slash && slash != h->own && strcmp (slash + 1, norm) == 0)
+      {
+        *ret_root = xstrndup (h->own, (size_t) (slash - h->own));
+        r = 0;
+        goto out;
+      }
+  }
   /* The cgroup2 root is exempt from the rule: nothing to do there. */
   if (strcmp (h->own, "/") != 0)
     {

@@ -14,7 +14,7 @@ BUILD_PKGS=(
 TEST_PKGS=(
   busybox-static docker-registry apache2-utils python3 openssl curl jq
   iproute2 nftables util-linux procps psmisc time valgrind cpio gzip zstd
-  qemu-system-x86 hyperfine skopeo umoci crun runc
+  qemu-system-x86 kmod hyperfine skopeo umoci crun runc
   golang-go golang-github-opencontainers-runtime-tools-dev
   containernetworking-plugins iptables systemd
   libcap2-bin

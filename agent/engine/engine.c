@@ -829,14 +829,18 @@ snapshot_update (struct engine *e)
       attrs, "cgroup",
       json_object_new_string (
           e->o.cgroups ? cgroups_layout_name (cgroups_manager_layout (e->o.cgroups)) : "none"));
+  /* what a task may ask for here: a mode or feature the policy refuses is not offered */
   if (e->o.net)
     json_object_array_add (modes, json_object_new_string ("awsvpc"));
-  json_object_array_add (modes, json_object_new_string ("host"));
+  if (e->o.policy == NULL || e->o.policy->allow_host_network)
+    json_object_array_add (modes, json_object_new_string ("host"));
   if (e->o.net)
     json_object_array_add (modes, json_object_new_string ("none"));
   json_object_object_add (attrs, "network_modes", modes);
   if (e->o.policy && e->o.policy->allow_ebpf_sidecars)
     json_object_array_add (features, json_object_new_string ("ebpf-sidecar"));
+  if (e->o.policy && e->o.policy->allow_privileged)
+    json_object_array_add (features, json_object_new_string ("privileged"));
   json_object_object_add (attrs, "features", features);
   json_object_object_add (o, "attributes", attrs);
   for (struct task *t = e->tasks; t; t = t->next)

@@ -3,14 +3,17 @@
 # for checks the host cannot give (pure cgroup v2 here). Shared by every module's VM tests
 # (tests/vm/<module>/): see tests/vm/README.md.
 #
-#   run-vm.sh [--name NAME] [--bin FILE]... [--file SRC[:DST]]... [--append ARGS]
-#             [--mem MB] [--smp N] [--timeout S] -- GUEST_SCRIPT [ARG...]
+#   run-vm.sh [--name NAME] [--bin FILE]... [--file SRC[:DST]]... [--dir SRC:DST]...
+#             [--module NAME]... [--append ARGS] [--mem MB] [--smp N] [--timeout S]
+#             -- GUEST_SCRIPT [ARG...]
 #
 # The kernel is the one linux-image-amd64 depends on, fetched with `apt-get download` and only
 # extracted with dpkg-deb (nothing is installed, nothing touches /boot), cached in
 # $BERTH_VM_CACHE (default /var/cache/berth-vm). The initramfs carries busybox-static, each
-# --bin with the shared libraries ldd names (at the same paths), each --file, and the guest
-# script. The guest boots with cgroup_no_v1=all under TCG (no KVM on these machines), mounts
+# --bin with the shared libraries ldd names (at the same paths), each --file and --dir, the
+# kernel modules each --module needs (itself and what modules.dep says it depends on, loaded
+# dependencies first by /init: Debian builds veth, bridge, overlay, nf_tables... as
+# modules), and the guest script. The guest boots with cgroup_no_v1=all under TCG (no KVM on these machines), mounts
 # proc, sys, devtmpfs, a tmpfs /tmp and cgroup2 at /sys/fs/cgroup, runs
 #   sh GUEST_SCRIPT ARG...   (cwd /berth, PATH=/berth/bin:/bin)
 # and powers off. Its output (serial console) is printed between markers, so a guest that
@@ -22,6 +25,8 @@ set -euo pipefail
 name=vm
 bins=()
 files=()
+dirs=()
+modules=()
 append=""
 mem=512
 smp=1
@@ -31,6 +36,8 @@ while [ $# -gt 0 ]; do
   --name) name=$2; shift 2 ;;
   --bin) bins+=("$2"); shift 2 ;;
   --file) files+=("$2"); shift 2 ;;
+  --dir) dirs+=("$2"); shift 2 ;;
+  --module) modules+=("$2"); shift 2 ;;
   --append) append=$2; shift 2 ;;
   --mem) mem=$2; shift 2 ;;
   --smp) smp=$2; shift 2 ;;
@@ -77,7 +84,7 @@ if [ -z "$kpkg" ]; then
   [ -n "$kpkg" ] || bail "apt-cache knows no linux-image-amd64 and nothing is cached in $cache"
 fi
 kdir=$cache/$kpkg
-if [ ! -s "$kdir/vmlinuz" ]; then
+if [ ! -s "$kdir/vmlinuz" ] || { [ ${#modules[@]} -gt 0 ] && [ ! -s "$kdir/modules/modules.dep" ]; }; then
   say "downloading $kpkg (apt-get download; extracted with dpkg-deb, not installed)"
   dl=$(mktemp -d "$cache/.dl.XXXXXX")
   (cd "$dl" && apt-get download -o APT::Sandbox::User=root "$kpkg" >/dev/null 2>&1) ||
@@ -86,6 +93,12 @@ if [ ! -s "$kdir/vmlinuz" ]; then
   mkdir -p "$kdir.tmp"
   cp "$dl"/x/boot/vmlinuz-* "$kdir.tmp/vmlinuz"
   cp "$dl"/x/boot/config-* "$kdir.tmp/config"
+  # the modules, with the modules.dep depmod writes for them (the package has none)
+  command -v depmod >/dev/null || bail "depmod is missing (package kmod)"
+  kver=$(ls "$dl/x/lib/modules")
+  depmod -b "$dl/x" "$kver" || bail "depmod for $kpkg failed"
+  mv "$dl/x/lib/modules/$kver" "$kdir.tmp/modules"
+  echo "$kver" >"$kdir.tmp/modules/version"
   rm -rf "$dl" "$kdir"
   mv "$kdir.tmp" "$kdir"
 fi
@@ -122,6 +135,47 @@ for spec in "${files[@]}"; do
   mkdir -p "$root$(dirname "$dst")"
   cp -L "$src" "$root$dst"
 done
+for spec in "${dirs[@]}"; do
+  src=${spec%%:*}
+  dst=${spec#*:}
+  [ -d "$src" ] && [ "$dst" != "$spec" ] || bail "--dir wants SRC:DST with SRC a directory ($spec)"
+  mkdir -p "$root$dst"
+  cp -a "$src/." "$root$dst/"
+done
+# --module: the closure over modules.dep, dependencies before dependents, in /berth/modules
+if [ ${#modules[@]} -gt 0 ]; then
+  mdir=$kdir/modules
+  kver=$(cat "$mdir/version")
+  declare -A loaded=()
+  order=()
+  mod_path() { # NAME -> kernel/.../NAME.ko (modules.dep key); - and _ are the same
+    local n=${1//-/_} line
+    while IFS= read -r line; do
+      line=${line%%:*}
+      local base=${line##*/}
+      base=${base%.ko*}
+      if [ "${base//-/_}" = "$n" ]; then echo "$line"; return 0; fi
+    done <"$mdir/modules.dep"
+    return 1
+  }
+  visit() { # PATH
+    local p=$1 deps d
+    [ -z "${loaded[$p]:-}" ] || return 0
+    loaded[$p]=1
+    deps=$(awk -v k="$p:" '$1 == k { $1 = ""; print; exit }' "$mdir/modules.dep")
+    for d in $deps; do visit "$d"; done
+    order+=("$p")
+  }
+  for m in "${modules[@]}"; do
+    p=$(mod_path "$m") || bail "--module $m: no such module in $kpkg"
+    visit "$p"
+  done
+  for p in "${order[@]}"; do
+    mkdir -p "$root/lib/modules/$kver/$(dirname "$p")"
+    cp "$mdir/$p" "$root/lib/modules/$kver/$p"
+    echo "/lib/modules/$kver/$p"
+  done >"$root/berth/modules"
+fi
 cp "$guest_script" "$root/berth/guest.sh"
 {
   printf 'set --'
@@ -144,6 +198,9 @@ mount -t cgroup2 cgroup2 /sys/fs/cgroup
 mount -t bpf bpf /sys/fs/bpf 2>/dev/null
 echo 1 >/proc/sys/kernel/printk
 echo "root:x:0:0:root:/tmp:/bin/sh" >/etc/passwd
+if [ -f /berth/modules ]; then
+  for m in $(cat /berth/modules); do insmod "$m" || echo "insmod $m failed"; done
+fi
 echo "BERTH-VM-BEGIN $(uname -r) $(cut -d' ' -f1 /proc/uptime)"
 cd /berth
 . /berth/args

@@ -6,6 +6,9 @@
 #include "runtime/runtime.h"
 
 #include <criterion/criterion.h>
+#include <ctype.h>
+#include <sys/capability.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -492,6 +495,19 @@ Test (oci, privileged)
     struct taskdef_host_policy p = { .allow_privileged = true };
     cleanup_json json_object *s = spec_ok (td, 0, NULL, &p);
     cr_assert (has_string (at (s, "process.capabilities.bounding"), "CAP_SYS_ADMIN"));
+    /* exactly the host's bounding set: a capability the host cannot grant would fail the
+     * container's start */
+    for (int i = 0; i < (int) cap_max_bits (); i++)
+      {
+        char *lower = cap_to_name ((cap_value_t) i), name[64];
+        size_t k;
+        for (k = 0; lower[k] && k < sizeof name - 1; k++)
+          name[k] = (char) toupper ((unsigned char) lower[k]);
+        name[k] = '\0';
+        cap_free (lower);
+        cr_assert_eq (has_string (at (s, "process.capabilities.bounding"), name),
+                      prctl (PR_CAPBSET_READ, (unsigned long) i, 0, 0, 0) == 1, "%s", name);
+      }
     cr_assert_null (at (s, "linux.seccomp"));
     cr_assert_null (at (s, "linux.maskedPaths"));
     cr_assert_null (at (s, "linux.readonlyPaths"));
