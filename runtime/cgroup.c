@@ -38,6 +38,17 @@ device_rules (struct cgroups_resources *res, const struct rt_config *c)
                                              rules[i].access))
         < 0)
       return r;
+  /* A config that says which devices its container may use (linux.resources.devices,
+   * as Docker, ECS and berth's agent write: deny everything, then allow each device with
+   * its permissions) is obeyed as runc does: its linux.devices get no rule of their own,
+   * or an `r` device would become `rwm` (the last matching rule wins). Without such rules,
+   * each linux.devices entry is allowed rwm so that it can be used at all. */
+  {
+    json_object *rd = NULL;
+    if (c->resources && json_object_object_get_ex (c->resources, "devices", &rd)
+        && json_object_is_type (rd, json_type_array) && json_object_array_length (rd) > 0)
+      return 0;
+  }
   for (size_t i = 0; i < c->n_devices; i++)
     {
       const struct rt_device *d = &c->devices[i];

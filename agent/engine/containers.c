@@ -9,7 +9,6 @@
 
 #include <signal.h>
 
-
 static struct ctr *
 ctr_by_name (struct task *t, const char *name)
 {
@@ -155,7 +154,8 @@ ctr_write_bundle (struct ctr *c, berth_err *err)
               continue;
             free (etc_paths[i]);
             etc_paths[i] = xasprintf ("%s/%s", c->bundle_dir, own[i].name);
-            if (berth_write_file_atomic_at (AT_FDCWD, etc_paths[i], own[i].content, strlen (own[i].content), 0644, err)
+            if (berth_write_file_atomic_at (AT_FDCWD, etc_paths[i], own[i].content,
+                                            strlen (own[i].content), 0644, err)
                 < 0)
               {
                 taskdef_etc_files_clear (&files);
@@ -183,7 +183,7 @@ ctr_write_bundle (struct ctr *c, berth_err *err)
     }
   ctx.cgroup_parent = e->o.cgroups ? cgparent : NULL;
   ctx.init_path = e->init_path;
-  ctx.volume_paths = (const char *const *) t->volume_paths;
+  ctx.volume_paths = (const char *const *)t->volume_paths;
   ctx.policy = e->o.policy;
   r = taskdef_container_oci_spec (t->def, c->idx, &ic, &ctx, &spec, err);
   for (size_t i = 0; i < ARRAY_SIZE (etc_paths); i++)
@@ -203,17 +203,18 @@ on_op_timeout (struct berth_loop_source *src, uint64_t now, void *data)
 {
   struct ctr *c = data;
   struct task *t = c->task;
-  (void) src;
-  (void) now;
+  (void)src;
+  (void)now;
   if (!c->busy)
     return 0;
   /* the answer, if it ever comes, is not waited for any more */
   if (t->shim)
     shimconn_forget (t->shim, c);
   c->busy = false;
-  task_fail (t, "TaskFailedToStart", "container %s did not %s within CONTAINER_START_TIMEOUT (%" PRIu64 " s)",
-             c->name, c->known == CTR_CREATED ? "start" : "get created",
-             (uint64_t) (t->engine->o.container_start_timeout_ns / 1000000000u));
+  task_fail (t, "TaskFailedToStart",
+             "container %s did not %s within CONTAINER_START_TIMEOUT (%" PRIu64 " s)", c->name,
+             c->known == CTR_CREATED ? "start" : "get created",
+             (uint64_t)(t->engine->o.container_start_timeout_ns / 1000000000u));
   return 0;
 }
 
@@ -244,16 +245,17 @@ on_created (struct shimconn *conn, json_object *reply, const int *fds, size_t n_
   struct ctr *c = data;
   struct task *t = c->task;
   const char *error = NULL;
-  (void) conn;
-  (void) fds;
-  (void) n_fds;
+  (void)conn;
+  (void)fds;
+  (void)n_fds;
   c->busy = false;
   op_timer_disarm (c);
   if (!reply_ok (reply, &error))
     {
       free (c->reason);
       c->reason = xasprintf ("CannotCreateContainerError: %s", error);
-      task_fail (t, "TaskFailedToStart", "container %s: CannotCreateContainerError: %s", c->name, error);
+      task_fail (t, "TaskFailedToStart", "container %s: CannotCreateContainerError: %s", c->name,
+                 error);
     }
   else
     {
@@ -290,6 +292,11 @@ ctr_create (struct ctr *c)
   json_object_object_add (args, "bundle", json_object_new_string (c->bundle_dir));
   json_object_object_add (args, "log_path", json_object_new_string (c->log_path));
   json_object_object_add (args, "tty", json_object_new_boolean (c->def->pseudo_terminal));
+  /* logConfiguration max-size / max-file; without them the shim's (CONTAINER_LOG_MAX_*) */
+  if (c->def->log.max_size)
+    json_object_object_add (args, "log_max_bytes", json_object_new_uint64 (c->def->log.max_size));
+  if (c->def->log.max_files)
+    json_object_object_add (args, "log_max_files", json_object_new_uint64 (c->def->log.max_files));
   c->busy = true;
   c->has_exit = false;
   c->oom = false;
@@ -310,9 +317,9 @@ on_started (struct shimconn *conn, json_object *reply, const int *fds, size_t n_
   struct ctr *c = data;
   struct task *t = c->task;
   const char *error = NULL;
-  (void) conn;
-  (void) fds;
-  (void) n_fds;
+  (void)conn;
+  (void)fds;
+  (void)n_fds;
   c->busy = false;
   op_timer_disarm (c);
   berth_loop_remove (c->start_timer);
@@ -321,7 +328,8 @@ on_started (struct shimconn *conn, json_object *reply, const int *fds, size_t n_
     {
       free (c->reason);
       c->reason = xasprintf ("CannotStartContainerError: %s", error);
-      task_fail (t, "TaskFailedToStart", "container %s: CannotStartContainerError: %s", c->name, error);
+      task_fail (t, "TaskFailedToStart", "container %s: CannotStartContainerError: %s", c->name,
+                 error);
     }
   else
     {
@@ -357,12 +365,12 @@ static int
 on_start_timeout (struct berth_loop_source *src, uint64_t now, void *data)
 {
   struct ctr *c = data;
-  (void) src;
-  (void) now;
+  (void)src;
+  (void)now;
   if (c->known == CTR_CREATED && c->task->desired == BERTH_DESIRED_RUNNING)
     task_fail (c->task, "TaskFailedToStart",
-               "container %s: its dependencies were not resolved within startTimeout (%u s)", c->name,
-               c->def->start_timeout_s);
+               "container %s: its dependencies were not resolved within startTimeout (%u s)",
+               c->name, c->def->start_timeout_s);
   return 0;
 }
 
@@ -391,7 +399,8 @@ deps_satisfied (struct ctr *c)
           if (dep->exit_code != 0)
             {
               task_fail (t, "TaskFailedToStart",
-                         "container %s depends on %s exiting successfully (SUCCESS), but it exited with code %d",
+                         "container %s depends on %s exiting successfully (SUCCESS), but it exited "
+                         "with code %d",
                          c->name, dep->name, dep->exit_code);
               return -1;
             }
@@ -400,8 +409,9 @@ deps_satisfied (struct ctr *c)
           if (dep->health == HEALTH_UNHEALTHY || (dep->known == CTR_STOPPED && dep->has_exit))
             {
               task_fail (t, "TaskFailedToStart",
-                         "container %s depends on %s being healthy (HEALTHY), but it is %s", c->name,
-                         dep->name, dep->health == HEALTH_UNHEALTHY ? "unhealthy" : "stopped");
+                         "container %s depends on %s being healthy (HEALTHY), but it is %s",
+                         c->name, dep->name,
+                         dep->health == HEALTH_UNHEALTHY ? "unhealthy" : "stopped");
               return -1;
             }
           if (dep->health != HEALTH_HEALTHY)
@@ -445,7 +455,9 @@ containers_step (struct task *t)
       if (d > 0)
         ctr_start (c);
       else if (c->def->has_start_timeout && c->start_timer == NULL)
-        berth_loop_add_timer (t->engine->loop, c->waiting_since_ns + (uint64_t) c->def->start_timeout_s * 1000000000ull,
+        berth_loop_add_timer (t->engine->loop,
+                              c->waiting_since_ns
+                                  + (uint64_t)c->def->start_timeout_s * 1000000000ull,
                               on_start_timeout, c, &c->start_timer, NULL);
     }
   if (all_started && t->known == TASK_ACTIVATING)
@@ -464,19 +476,21 @@ exit_code_ignored (const struct taskdef_restart_policy *rp, int code)
 }
 
 static void
-on_restart_deleted (struct shimconn *conn, json_object *reply, const int *fds, size_t n_fds, void *data)
+on_restart_deleted (struct shimconn *conn, json_object *reply, const int *fds, size_t n_fds,
+                    void *data)
 {
   struct ctr *c = data;
   struct task *t = c->task;
   const char *error = NULL;
-  (void) conn;
-  (void) fds;
-  (void) n_fds;
+  (void)conn;
+  (void)fds;
+  (void)n_fds;
   c->busy = false;
   c->restarting = false;
   if (!reply_ok (reply, &error))
     {
-      task_fail (t, "EssentialContainerExited", "container %s could not be restarted: %s", c->name, error);
+      task_fail (t, "EssentialContainerExited", "container %s could not be restarted: %s", c->name,
+                 error);
       return;
     }
   c->created = false;
@@ -523,11 +537,12 @@ ctr_exited (struct ctr *c, int code)
    * at least restartAttemptPeriod (a restart loop stays stopped). */
   /* the exit can arrive before the answer to start: then it ran for no time at all */
   if (rp->present && rp->enabled && !exit_code_ignored (rp, code) && c->started_mono_ns != 0
-      && berth_now_ns () - c->started_mono_ns >= (uint64_t) rp->attempt_period_s * 1000000000ull)
+      && berth_now_ns () - c->started_mono_ns >= (uint64_t)rp->attempt_period_s * 1000000000ull)
     {
       json_object *args = json_object_new_object ();
       berth_err err = NULL;
-      log_info ("task %s: container %s exited with code %d; restarting (restart policy)", t->id, c->name, code);
+      log_info ("task %s: container %s exited with code %d; restarting (restart policy)", t->id,
+                c->name, code);
       json_object_object_add (args, "container", json_object_new_string (c->name));
       c->busy = true;
       c->restarting = true;
@@ -545,8 +560,9 @@ ctr_exited (struct ctr *c, int code)
         }
     }
   if (c->def->essential)
-    task_fail (t, "EssentialContainerExited", "Essential container in task exited: %s exited with code %d%s%s%s",
-               c->name, code, oom ? " (" : "", oom ? c->reason : "", oom ? ")" : "");
+    task_fail (t, "EssentialContainerExited",
+               "Essential container in task exited: %s exited with code %d%s%s%s", c->name, code,
+               oom ? " (" : "", oom ? c->reason : "", oom ? ")" : "");
   task_persist (t);
   task_step (t);
 }
@@ -581,7 +597,8 @@ ctr_on_shim_state (struct ctr *c, json_object *st)
   }
   if (strcmp (status, "created") == 0 && c->known < CTR_CREATED)
     c->known = CTR_CREATED;
-  else if ((strcmp (status, "running") == 0 || strcmp (status, "starting") == 0) && c->known < CTR_RUNNING)
+  else if ((strcmp (status, "running") == 0 || strcmp (status, "starting") == 0)
+           && c->known < CTR_RUNNING)
     c->known = CTR_RUNNING;
   else if (strcmp (status, "stopped") == 0 && !c->has_exit)
     {
@@ -608,7 +625,7 @@ shim_on_event (struct shimconn *conn, json_object *ev, void *data)
   struct task *t = data;
   const char *kind = NULL, *name = NULL;
   struct ctr *c;
-  (void) conn;
+  (void)conn;
   bjson_get_string (ev, "", "event", 0, &kind, NULL);
   bjson_get_string (ev, "", "container", 0, &name, NULL);
   if (kind == NULL)
@@ -632,7 +649,7 @@ void
 shim_on_closed (struct shimconn *conn, void *data)
 {
   struct task *t = data;
-  (void) conn;
+  (void)conn;
   /* The shim is gone (crashed, or killed): its containers lost their parent. berthd cannot
    * watch them any more; they are stopped through the runtime directly. */
   t->shim = NULL;
@@ -660,9 +677,9 @@ on_kill_reply (struct shimconn *conn, json_object *reply, const int *fds, size_t
 {
   struct ctr *c = data;
   const char *error = NULL;
-  (void) conn;
-  (void) fds;
-  (void) n_fds;
+  (void)conn;
+  (void)fds;
+  (void)n_fds;
   if (!reply_ok (reply, &error))
     log_debug ("task %s: container %s: kill: %s", c->task->id, c->name, error);
 }
@@ -691,11 +708,12 @@ static int
 on_stop_timeout (struct berth_loop_source *src, uint64_t now, void *data)
 {
   struct ctr *c = data;
-  (void) now;
-  (void) src;
+  (void)now;
+  (void)src;
   if (ctr_done (c))
     return 0;
-  log_info ("task %s: container %s did not stop within its stopTimeout; killing it", c->task->id, c->name);
+  log_info ("task %s: container %s did not stop within its stopTimeout; killing it", c->task->id,
+            c->name);
   c->kill_sent = true;
   ctr_kill (c, SIGKILL, true);
   return 0;
@@ -720,8 +738,11 @@ containers_stop_step (struct task *t)
       if (!dependants_done)
         continue;
       c->stop_sent = true;
-      timeout = c->def->has_stop_timeout ? c->def->stop_timeout_s
-                                         : (uint32_t) ((e->o.default_stop_timeout_ns ? e->o.default_stop_timeout_ns : 30000000000ull) / 1000000000ull);
+      timeout = c->def->has_stop_timeout
+                    ? c->def->stop_timeout_s
+                    : (uint32_t)((e->o.default_stop_timeout_ns ? e->o.default_stop_timeout_ns
+                                                               : 30000000000ull)
+                                 / 1000000000ull);
       if (t->shim == NULL)
         {
           /* no shim: nothing can signal by pid; kill the whole cgroup */
@@ -730,8 +751,8 @@ containers_stop_step (struct task *t)
           continue;
         }
       ctr_kill (c, c->stop_signal, false);
-      berth_loop_add_timer (e->loop, berth_now_ns () + (uint64_t) timeout * 1000000000ull, on_stop_timeout, c,
-                            &c->stop_timer, NULL);
+      berth_loop_add_timer (e->loop, berth_now_ns () + (uint64_t)timeout * 1000000000ull,
+                            on_stop_timeout, c, &c->stop_timer, NULL);
     }
   /* Without a shim, exits are never reported: a container is done once its cgroup is empty. */
   if (t->shim == NULL)
@@ -763,9 +784,9 @@ on_deleted (struct shimconn *conn, json_object *reply, const int *fds, size_t n_
   struct ctr *c = data;
   struct task *t = c->task;
   const char *error = NULL;
-  (void) conn;
-  (void) fds;
-  (void) n_fds;
+  (void)conn;
+  (void)fds;
+  (void)n_fds;
   c->busy = false;
   if (!reply_ok (reply, &error))
     {

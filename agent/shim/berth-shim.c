@@ -30,6 +30,8 @@ struct log_file
   int fd;
   char *path;
   uint64_t size;
+  uint64_t max_bytes; /* the container's logConfiguration max-size, else the shim's */
+  unsigned max_files; /* its max-file, else the shim's */
 };
 
 struct log_stream
@@ -253,13 +255,13 @@ static void
 log_file_rotate (struct shim *s, struct log_file *lf)
 {
   berth_err err = NULL;
-  if (s->log_max_files <= 1)
+  if (lf->max_files <= 1)
     {
       if (ftruncate (lf->fd, 0) == 0)
         lf->size = 0;
       return;
     }
-  for (unsigned i = s->log_max_files - 1; i >= 1; i--)
+  for (unsigned i = lf->max_files - 1; i >= 1; i--)
     {
       cleanup_free char *from = i == 1 ? xstrdup (lf->path) : xasprintf ("%s.%u", lf->path, i - 1);
       cleanup_free char *to = xasprintf ("%s.%u", lf->path, i);
@@ -302,7 +304,7 @@ log_write_record (struct log_stream *ls, const char *data, size_t len, bool part
       lf->size += n + 1;
   }
   json_object_put (o);
-  if (s->log_max_bytes > 0 && lf->size >= s->log_max_bytes)
+  if (lf->max_bytes > 0 && lf->size >= lf->max_bytes)
     log_file_rotate (s, lf);
 }
 
@@ -962,6 +964,8 @@ op_create (struct shim *s, struct client *cl, int64_t id, json_object *req)
 {
   const char *name = NULL, *runtime_id = NULL, *bundle = NULL, *log_path = NULL;
   bool tty = false;
+  uint64_t log_max_bytes = s->log_max_bytes;
+  uint32_t log_max_files = s->log_max_files;
   cleanup_err berth_err err = NULL;
   struct container *c;
   struct child *ch;
@@ -972,9 +976,16 @@ op_create (struct shim *s, struct client *cl, int64_t id, json_object *req)
       || bjson_get_string (req, "", "runtime_id", BJSON_REQUIRED, &runtime_id, &err) < 0
       || bjson_get_string (req, "", "bundle", BJSON_REQUIRED, &bundle, &err) < 0
       || bjson_get_string (req, "", "log_path", BJSON_REQUIRED, &log_path, &err) < 0
-      || bjson_get_bool (req, "", "tty", 0, &tty, &err) < 0)
+      || bjson_get_bool (req, "", "tty", 0, &tty, &err) < 0
+      || bjson_get_uint64 (req, "", "log_max_bytes", 0, UINT64_MAX, &log_max_bytes, &err) < 0
+      || bjson_get_uint32 (req, "", "log_max_files", 0, &log_max_files, &err) < 0)
     {
       reply_error (cl, id, "create: %s", berth_err_msg (&err));
+      return;
+    }
+  if (log_max_files == 0)
+    {
+      reply_error (cl, id, "create: log_max_files: at least 1");
       return;
     }
   c = container_find (s, name);
@@ -1003,6 +1014,8 @@ op_create (struct shim *s, struct client *cl, int64_t id, json_object *req)
   c->bundle = xstrdup (bundle);
   c->log.path = xstrdup (log_path);
   c->log.fd = -1;
+  c->log.max_bytes = log_max_bytes;
+  c->log.max_files = log_max_files;
   c->out.fd = c->err.fd = -1;
   c->pid = 0;
   c->pidfd = -1;
@@ -1252,8 +1265,7 @@ op_exec (struct shim *s, struct client *cl, int64_t id, json_object *req, int *f
 
 /* The child side of the namespace holder: pid 1 of a new pid namespace, so it reaps what
  * the task's containers orphan in it; nothing else. */
-static void __attribute__ ((noreturn))
-holder_main (void)
+static void __attribute__ ((noreturn)) holder_main (void)
 {
   sigset_t all;
   syscall (SYS_close_range, 3, ~0U, 0);
@@ -1294,7 +1306,7 @@ op_hold (struct shim *s, struct client *cl, int64_t id, json_object *req)
         }
       if (pid == 0)
         holder_main ();
-      s->holder = (pid_t) pid;
+      s->holder = (pid_t)pid;
     }
   r = json_object_new_object ();
   json_object_object_add (r, "pid", json_object_new_int (s->holder));
@@ -1401,7 +1413,7 @@ on_client_readable (struct berth_loop_source *src, int fd, uint32_t revents, voi
   cleanup_err berth_err err = NULL;
   int r;
 
-  (void) src;
+  (void)src;
   r = berth_msg_recv (fd, &req, fds, &n_fds, &err);
   if (r == -EAGAIN)
     return 0;

@@ -239,10 +239,9 @@ def more(ctx, ep, b):
     check(rc == 0 and "10, 200" in out and "opened" in out, "devices: /dev/net/tun at /dev/conf-tun, open for reading",
           out)
     rc, out = sh("c", "exec 3>/dev/conf-tun && echo opened")
-    known_failure(rc != 0 and "opened" not in out and "not permitted" in out,
-                  "devices: permissions read only: opening for writing is refused (device cgroup)",
-                  "runtime: every linux.devices entry is allowed rwm after linux.resources.devices",
-                  out + sh("c", "cat /sys/fs/cgroup/devices/devices.list 2>/dev/null | head -1")[1])
+    check(rc != 0 and "opened" not in out and "not permitted" in out,
+          "devices: permissions read only: opening for writing is refused (device cgroup)",
+          out + sh("c", "cat /sys/fs/cgroup/devices/devices.list 2>/dev/null | head -1")[1])
     rc, out = sh("a", "test -e /dev/conf-tun && echo present")
     check("present" not in out, "devices: only in the container that asked", out)
     rc, out = sh("c", "ls /sys/class/net")
@@ -303,22 +302,15 @@ def host_task(ctx, ep, b):
     sizes = {f: os.path.getsize(os.path.join(logdir, f)) for f in files}
     check(have() and files, "logConfiguration json-file: the container's log in LOG_DIR/<task>/, read by berth logs",
           sizes)
-    known_failure(have() and 1 <= len(files) <= 2 and all(v <= 4096 + 512 for v in sizes.values()),
-                  "logConfiguration max-size 4k, max-file 2: at most 2 files of about 4 KiB",
-                  "agent: the container's log options are parsed (taskdef log.max_size/max_files) but never "
-                  "reach berth-shim, which rotates at CONTAINER_LOG_MAX_SIZE/_FILES for the whole task", sizes)
+    check(have() and 1 <= len(files) <= 2 and all(v <= 4096 + 512 for v in sizes.values()),
+          "logConfiguration max-size 4k, max-file 2: at most 2 files of about 4 KiB", sizes)
 
     # privileged: every capability the host can grant, no seccomp filter, /sys read-write
     with open("/proc/self/status") as f:
         host_bnd = proc_status(f.read())["CapBnd"]
     pch = ep.wait_change(ptid, lambda c: c["status"] in ("RUNNING", "STOPPED"), 90, "RUNNING or STOPPED")
-    full = "%016x" % ((1 << len(caps_on_kernel())) - 1)
-    if pch["status"] == "STOPPED" and host_bnd != full:
-        known_failure(False, "privileged: a privileged container starts on a host whose bounding set lacks "
-                             "capabilities (%s, all: %s)" % (host_bnd, full),
-                      "agent/taskdef/oci.c: privileged gets every capability up to cap_last_cap, not the "
-                      "host's bounding set, and berth-runtime refuses the ones the host lacks", pch["reason"])
-    elif check(pch["status"] == "RUNNING", "privileged: the container runs", dump(pch)):
+    if check(pch["status"] == "RUNNING", "privileged: the container runs (with the host's bounding set %s)"
+             % host_bnd, dump(pch)):
         rc, out = sh(ptid, "priv", "cat /proc/self/status")
         st = proc_status(out)
         check(st.get("CapEff") == host_bnd and st.get("CapBnd") == host_bnd and st.get("Seccomp") == "0",
@@ -331,11 +323,6 @@ def host_task(ctx, ep, b):
     check(ch["stop_code"] == "UserInitiated", "hostmode: stopped by the endpoint", dump(ch))
     ep.wait_status(ptid, "STOPPED", 60)
     return [tid, ptid]
-
-
-def caps_on_kernel():
-    with open("/proc/sys/kernel/cap_last_cap") as f:
-        return range(int(f.read()) + 1)
 
 
 if __name__ == "__main__":

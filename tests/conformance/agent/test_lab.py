@@ -12,7 +12,7 @@ import json
 import os
 import subprocess
 
-from harness import (build_path, check, container, dump, known_failure, note, run, taskdef, verify_changes,
+from harness import (build_path, check, container, dump, note, run, taskdef, verify_changes,
                      wait_until)
 
 
@@ -103,14 +103,10 @@ def main(ctx):
           "register attributes: features has ebpf-sidecar exactly where ALLOW_EBPF_SIDECARS is set", dump(attrs))
     check("host" in a1["network_modes"], "register attributes: host among the network modes where "
                                          "ALLOW_HOST_NETWORK is set", dump(a1))
-    known_failure("host" not in a2["network_modes"],
-                  "register attributes: host not among the network modes of a node that refuses it",
-                  "agent/engine/engine.c snapshot_update: network_modes always lists host, whatever "
-                  "ALLOW_HOST_NETWORK says", dump(a2))
-    known_failure("privileged" in a1["features"] and "privileged" not in a2["features"],
-                  "register attributes: features has privileged where ALLOW_PRIVILEGED is set",
-                  "agent/engine/engine.c snapshot_update: only ebpf-sidecar is ever listed, while "
-                  "docs/control-protocol.md names privileged among the features", dump(attrs))
+    check("host" not in a2["network_modes"],
+          "register attributes: host not among the network modes of a node that refuses it", dump(a2))
+    check("privileged" in a1["features"] and "privileged" not in a2["features"],
+          "register attributes: features has privileged where ALLOW_PRIVILEGED is set", dump(attrs))
 
     # nodes that must not get in: the endpoint's CA not trusted; the wrong token
     # (started without NOTIFY_SOCKET: berthd says READY only once every task source has
