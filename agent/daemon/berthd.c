@@ -356,14 +356,15 @@ fail:
 out:
   api_server_free (d.api);
   /* every report queued for the outbox written and its source told, while sources live */
-  if (d.outbox)
-    outbox_drain (d.outbox);
+  if (d.outbox && !outbox_drain (d.outbox, 10000))
+    log_error ("outbox: state changes still not written after 10 s (the disk refuses them); "
+               "they are lost to the task sources");
   for (struct source *s = d.sources; s; s = s->next)
     if (s->ops->stop)
       s->ops->stop (s->state);
   engine_free (d.engine);
   if (d.outbox)
-    outbox_drain (d.outbox);
+    outbox_drain (d.outbox, 10000);
   while (d.sources)
     {
       struct source *s = d.sources;

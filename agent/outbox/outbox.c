@@ -756,13 +756,27 @@ out:
   return r;
 }
 
-void
-outbox_drain (struct outbox *ob)
+bool
+outbox_drain (struct outbox *ob, unsigned timeout_ms)
 {
+  struct timespec deadline;
+  bool drained;
+
+  clock_gettime (CLOCK_REALTIME, &deadline);
+  deadline.tv_sec += timeout_ms / 1000;
+  deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+  if (deadline.tv_nsec >= 1000000000L)
+    {
+      deadline.tv_sec++;
+      deadline.tv_nsec -= 1000000000L;
+    }
   pthread_mutex_lock (&ob->lock);
   while (ob->queue_head || ob->writer_busy)
-    pthread_cond_wait (&ob->idle_cond, &ob->lock);
+    if (pthread_cond_timedwait (&ob->idle_cond, &ob->lock, &deadline) == ETIMEDOUT)
+      break;
+  drained = ob->queue_head == NULL && !ob->writer_busy;
   pthread_mutex_unlock (&ob->lock);
+  return drained;
 }
 
 int

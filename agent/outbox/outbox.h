@@ -54,8 +54,10 @@ int outbox_append_queued (struct outbox *ob, const char *source, json_object *ch
                           void (*durable) (void *data), void *data, uint64_t *ret_seq,
                           berth_err *err);
 
-/* Waits until every queued change is durable and its callback returned. */
-void outbox_drain (struct outbox *ob);
+/* Waits until every queued change is durable and its callback returned, at most timeout_ms
+ * (a disk that keeps refusing writes must not hang a shutdown); false when some are still
+ * queued. */
+bool outbox_drain (struct outbox *ob, unsigned timeout_ms);
 
 /* The pending changes of source with seq > after_seq, oldest first, as a new JSON array
  * of change objects each carrying its "seq": at most max_changes of them and, beyond the

@@ -573,7 +573,7 @@ Test (outbox, queued_changes_are_durable_before_they_are_seen)
 
   for (int i = 0; i < 20; i++)
     cr_assert_eq (append_queued (ob, i % 2 ? "t-b" : "t-a", "RUNNING", &l), (uint64_t)i + 1);
-  outbox_drain (ob);
+  cr_assert (outbox_drain (ob, 60000));
   cr_assert_eq (l.calls, 20, "one callback per change");
   /* each callback ran after its change was readable, never before */
   for (size_t i = 0; i < 20; i++)
