@@ -243,6 +243,19 @@ reason_json (const char *s)
   }
 }
 
+/* "status" (a task not yet accepted reads PROVISIONING) and "desired", as every report and
+ * the node snapshot give them. */
+static void
+add_status_desired (json_object *o, const struct task *t)
+{
+  json_object_object_add (o, "status",
+                          json_object_new_string (task_status_name (
+                              t->known == TASK_NONE ? TASK_PROVISIONING : t->known)));
+  json_object_object_add (
+      o, "desired",
+      json_object_new_string (t->desired == BERTH_DESIRED_RUNNING ? "RUNNING" : "STOPPED"));
+}
+
 json_object *
 task_change_json (struct task *t)
 {
@@ -255,12 +268,7 @@ task_change_json (struct task *t)
   json_object_object_add (
       o, "time",
       json_object_new_string (berth_format_rfc3339 (berth_realtime_ns (), now, sizeof now)));
-  json_object_object_add (o, "status",
-                          json_object_new_string (task_status_name (
-                              t->known == TASK_NONE ? TASK_PROVISIONING : t->known)));
-  json_object_object_add (
-      o, "desired",
-      json_object_new_string (t->desired == BERTH_DESIRED_RUNNING ? "RUNNING" : "STOPPED"));
+  add_status_desired (o, t);
   json_object_object_add (o, "stop_code",
                           t->known == TASK_STOPPED ? str_or_null (t->stop_code) : NULL);
   json_object_object_add (
@@ -848,12 +856,7 @@ snapshot_update (struct engine *e)
       json_object *to = json_object_new_object ();
       json_object_object_add (to, "task_id", json_object_new_string (t->id));
       json_object_object_add (to, "source", json_object_new_string (t->source));
-      json_object_object_add (to, "status",
-                              json_object_new_string (task_status_name (
-                                  t->known == TASK_NONE ? TASK_PROVISIONING : t->known)));
-      json_object_object_add (
-          to, "desired",
-          json_object_new_string (t->desired == BERTH_DESIRED_RUNNING ? "RUNNING" : "STOPPED"));
+      add_status_desired (to, t);
       json_object_array_add (tasks, to);
     }
   json_object_object_add (o, "tasks", tasks);
