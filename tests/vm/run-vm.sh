@@ -177,6 +177,7 @@ if [ ${#modules[@]} -gt 0 ]; then
   done >"$root/berth/modules"
 fi
 cp "$guest_script" "$root/berth/guest.sh"
+cp "$(dirname "$0")/tap.sh" "$root/berth/tap.sh"
 {
   printf 'set --'
   for a in "$@"; do

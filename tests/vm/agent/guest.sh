@@ -8,25 +8,9 @@ if [ "$1" != inner ]; then
   mount --rbind / /newroot
   exec chroot /newroot sh /berth/guest.sh inner
 fi
-n=0
-fails=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-no() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; }
-eq() { if [ "$2" = "$3" ]; then ok "$1"; else no "$1: expected [$2], got [$3]"; fi; }
-# eventually DESC WANT CMD: CMD's output becomes WANT within 180 s (qemu under TCG is slow).
-# What follows depends on it: a miss ends the run with berthd's state and log.
-eventually() {
-  local end got
-  end=$(($(cut -d. -f1 /proc/uptime) + 180))
-  while :; do
-    got=$(eval "$3" 2>/dev/null)
-    [ "$got" = "$2" ] && break
-    [ "$(cut -d. -f1 /proc/uptime)" -lt $end ] || break
-    sleep 0.2
-  done
-  eq "$1" "$2" "$got"
-  [ "$got" = "$2" ] || bail_out
-}
+. /berth/tap.sh
+# what follows an `eventually` depends on it: a miss ends the run with berthd's state and log
+eventually_missed() { bail_out; }
 bail_out() {
   echo "# berth ps -a:"
   berth ps -a 2>&1 | sed 's/^/#   /'

@@ -6,23 +6,7 @@ if [ "$1" != inner ]; then
   mount --rbind / /newroot
   exec chroot /newroot sh /berth/guest.sh inner
 fi
-n=0
-fails=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-no() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; }
-eq() { if [ "$2" = "$3" ]; then ok "$1"; else no "$1: expected [$2], got [$3]"; fi; }
-# eventually DESC WANT CMD: CMD's output becomes WANT within 120 s (qemu under TCG is slow:
-# a fixed sleep would be a timed assertion)
-eventually() {
-  local i=0 got
-  while [ $i -lt 1200 ]; do
-    got=$(eval "$3")
-    [ "$got" = "$2" ] && break
-    sleep 0.1
-    i=$((i + 1))
-  done
-  eq "$1" "$2" "$got"
-}
+. /berth/tap.sh
 R() { berth-runtime --root /run/rt "$@"; }
 
 # A busybox root filesystem for every bundle.
