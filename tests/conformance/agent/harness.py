@@ -64,6 +64,23 @@ def known_failure(cond, what, issue, detail=""):
     sys.stdout.flush()
 
 
+def follow_events(b):
+    """Every state change berthd's local API reports from now on (`berth events --json`),
+    appended to the returned list by a thread; the second value is the CLI process, to
+    terminate and wait for at the end."""
+    local = []
+    events = subprocess.Popen([build_path("agent", "cli", "berth"), "events", "--json"], stdout=subprocess.PIPE,
+                              text=True, env=b.env)
+
+    def reader():
+        for line in events.stdout:
+            if line.strip():
+                local.append(json.loads(line))
+    threading.Thread(target=reader, daemon=True).start()
+    time.sleep(0.3)  # subscribed before what the caller does next
+    return local, events
+
+
 def note(msg):
     print("     " + msg)
     sys.stdout.flush()

@@ -17,12 +17,9 @@ The node's task directory is a second source: its task is never stopped by the e
 manifests, never reported to the endpoint, and counted in the heartbeats' free memory."""
 import json
 import os
-import threading
 import time
 
-from harness import (build_path, check, container, dump, note, run, taskdef, verify_changes,
-                     wait_until)
-import subprocess
+from harness import (follow_events, check, container, dump, note, run, taskdef, verify_changes, wait_until)
 
 MAX = 65536
 
@@ -44,16 +41,7 @@ def main(ctx):
                  with_dir=True)
     check(ep.unauthorized == 0 and ep.registers, "every request carries the bearer token from the file",
           ep.unauthorized)
-    local = []
-    events = subprocess.Popen([build_path("agent", "cli", "berth"), "events", "--json"], stdout=subprocess.PIPE,
-                              text=True, env=b.env)
-
-    def reader():
-        for line in events.stdout:
-            if line.strip():
-                local.append(json.loads(line))
-    threading.Thread(target=reader, daemon=True).start()
-    time.sleep(0.3)
+    local, events = follow_events(b)
 
     # a task of the node's other source, its task directory: the endpoint never hears of it
     # and none of its manifests may stop it, but the node's free resources count it

@@ -11,13 +11,9 @@
    restartAttemptPeriod, 60 s, first), one stopped on the node by `berth stop`. Nothing is stopped for the endpoint being away. Once the
    endpoint is back, every change the node made (as `berth events` showed them on the
    node) reaches the endpoint, none lost, none reordered, none changed, each once."""
-import json
-import subprocess
-import threading
 import time
 
-from harness import (build_path, check, container, ctr, dump, note, run, taskdef, verify_changes,
-                     wait_until)
+from harness import (follow_events, check, container, ctr, dump, note, run, taskdef, verify_changes, wait_until)
 
 OUTAGE_MIN_S = 120  # issue 7: "the endpoint down for minutes"
 RESTARTER_RUN_S = 62  # just over the restart policy's restartAttemptPeriod (60 s)
@@ -58,16 +54,7 @@ def main(ctx):
         ep.wait_status(tid, "STOPPED", 60)
 
     # ---------------------------------------------------------------- 2. outage
-    local = []
-    events = subprocess.Popen([build_path("agent", "cli", "berth"), "events", "--json"], stdout=subprocess.PIPE,
-                              text=True, env=b.env)
-
-    def reader():
-        for line in events.stdout:
-            if line.strip():
-                local.append(json.loads(line))
-    th = threading.Thread(target=reader, daemon=True)
-    th.start()
+    local, events = follow_events(b)
     time.sleep(0.3)  # subscribed before the first assignment below
     restart_cmd = "test -f /restarted && exec sleep 600; touch /restarted; sleep %d; exit 1" % RESTARTER_RUN_S
     ids = {

@@ -9,12 +9,10 @@ identity throughout. berthd says READY only once every task source has reported 
 (docs/control-protocol.md, "sources ready"), so the restarted node answers on its API but is
 not READY until its endpoint is back: checked, since a service manager's start timeout
 (systemd's TimeoutStartSec) runs meanwhile."""
-import json
 import subprocess
-import threading
 import time
 
-from harness import (build_path, check, container, dump, note, run, taskdef, verify_changes, wait_until)
+from harness import (follow_events, build_path, check, container, dump, note, run, taskdef, verify_changes, wait_until)
 
 OUTAGE_S = 20
 
@@ -27,16 +25,7 @@ def main(ctx):
     ep = ctx.endpoint("outrestart")
     b = ctx.node("outrestart", ep.url)
 
-    local = []
-    events = subprocess.Popen([build_path("agent", "cli", "berth"), "events", "--json"], stdout=subprocess.PIPE,
-                              text=True, env=b.env)
-
-    def reader():
-        for line in events.stdout:
-            if line.strip():
-                local.append(json.loads(line))
-    threading.Thread(target=reader, daemon=True).start()
-    time.sleep(0.3)  # subscribed before the first assignment
+    local, events = follow_events(b)  # subscribed before the first assignment
     ids = {
         "runner": ep.submit(taskdef("runner", container("main", ["sleep", "600"]))),
         "exiter": ep.submit(taskdef("exiter", container("main", ["/bin/sh", "-c", "sleep 3; exit 4"]))),
