@@ -15,7 +15,11 @@ cleanup() {
   # berthd leaves the network's directory mounts (host infrastructure); the test removes them
   grep -o " $work/[^ ]*" /proc/self/mountinfo | sort -ru | while read -r m; do umount -l "$m" 2>/dev/null; done
   rm -rf "$work"
+  # and the host side of its network: bridge and nftables tables (inet, ip and bridge)
+  ip link del "btsd$n" 2>/dev/null
+  for fam in inet ip bridge; do nft delete table "$fam" "btsd$n" 2>/dev/null; done
 }
+n=$(( $$ % 10000 ))
 trap cleanup EXIT
 unit="$work/berthd.service"
 sed "s#^ExecStart=.*#ExecStart=$build/agent/daemon/berthd#" "$top/systemd/berthd.service" >"$unit"
@@ -27,7 +31,6 @@ for d in 'Type=notify' 'Delegate=yes' 'KillMode=process' 'Restart=always' 'Watch
 done
 
 # notify protocol: a datagram socket of our own, a berthd on temporary directories
-n=$(( $$ % 10000 ))
 python3 - "$work" "$build" "$n" <<'PY'
 import os, socket, subprocess, sys, time
 work, build, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -63,7 +66,4 @@ except (socket.timeout, BlockingIOError):
 sys.exit(0 if ready and dogs >= 8 else 1)
 PY
 [ $? = 0 ] || fail=1
-ip link del "btsd$n" 2>/dev/null
-nft delete table inet "btsd$n" 2>/dev/null
-nft delete table ip "btsd$n" 2>/dev/null
 exit $fail
