@@ -74,6 +74,24 @@ parse_flags (int argc, char **argv, const char *cmd, const struct flag *flags, s
             }
           continue;
         }
+      if (argv[i][1] != '-' && argv[i][2] != '\0')
+        {
+          /* short flags together, as in `ps -aq` */
+          for (const char *c = argv[i] + 1; *c; c++)
+            {
+              for (k = 0; k < n_flags; k++)
+                if (flags[k].short_name && flags[k].short_name[1] == *c)
+                  break;
+              if (k == n_flags)
+                {
+                  log_error ("%s: unknown option `-%c` in `%s` (see berth %s --help)", cmd, *c,
+                             argv[i], cmd);
+                  return -1;
+                }
+              *flags[k].set = true;
+            }
+          continue;
+        }
       for (k = 0; k < n_flags; k++)
         if ((flags[k].short_name && strcmp (argv[i], flags[k].short_name) == 0)
             || (flags[k].long_name && strcmp (argv[i], flags[k].long_name) == 0))

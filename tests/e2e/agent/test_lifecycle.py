@@ -35,6 +35,7 @@ def main(berthd):
     ps = b.cli("ps").stdout
     check(tid in ps and "RUNNING" in ps and "lifecycle" in ps, "berth ps lists the task", ps)
     check(tid in b.cli("ps", "-q").stdout.split(), "berth ps -q prints the task id")
+    check(tid in b.cli("ps", "-aq").stdout.split(), "berth ps -aq: short flags together")
     bad = b.cli("ps", "--bogus", check=False)
     check(bad.returncode == 2 and "--bogus" in bad.stderr, "berth ps refuses an unknown option, naming it", bad.stderr)
     insp = json.loads(b.cli("inspect", tid[:8]).stdout)
