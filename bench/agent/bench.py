@@ -22,12 +22,11 @@ import subprocess
 import sys
 import time
 
-from benchlib import (IMAGE, PID, BenchBerthd, Events, Podman, StatusWatch, build_path, cpu_delta, cpu_sample,
-                      image_layout, kill_pid, log, make_work, median, memory, pct, run, taskdef,
-                      write_task_file)
+from benchlib import (IMAGE, PID, SLEEPER, BenchBerthd, Events, Podman, StatusWatch, build_path, cpu_delta,
+                      cpu_sample, image_layout, kill_pid, log, make_work, median, memory, pct, remove_many, run,
+                      start_many, taskdef, write_task_file)
 
 LOGGER = ["sh", "-c", "i=0; while :; do echo \"log line $i from the benchmark's container\"; i=$((i+1)); usleep 100000; done"]
-SLEEPER = ["sleep", "3600"]
 
 
 def machine():
@@ -215,16 +214,7 @@ def restart_traced(b, strace_out):
 
 def bench_scale(b, ev, sw, n, idle, restarts, work):
     out = {"tasks": n}
-    m = ev.mark()
-    t0 = time.time_ns()
-    for i in range(n):
-        write_task_file(b.tasks_dir, "s%03d.json" % i, taskdef("benchscale%d" % i, SLEEPER, memory=8))
-    running = {}
-    while len(running) < n:
-        t, ch, m = ev.wait(lambda c: c["task_id"].startswith("s") and c["status"] in ("RUNNING", "STOPPED"), m, 1800)
-        if ch["status"] == "STOPPED":
-            raise RuntimeError("task %s stopped: %s" % (ch["task_id"], ch.get("reason")))
-        running[ch["task_id"]] = t
+    running, t0 = start_many(b, ev, n, "benchscale")
     out["all_running_s"] = (max(running.values()) - t0) / 1e9
     ids = sorted(running)
     log("%d tasks RUNNING after %.1f s" % (n, out["all_running_s"]))
@@ -280,15 +270,7 @@ def bench_scale(b, ev, sw, n, idle, restarts, work):
     out["after_restart_memory"] = memory(b.pid())
 
     # stop all: remove the files
-    m = ev.mark()
-    for i in range(n):
-        os.unlink(os.path.join(b.tasks_dir, "s%03d.json" % i))
-    stopped = set()
-    while len(stopped) < n:
-        _, ch, m = ev.wait(lambda c: c["task_id"] in running and c["status"] == "STOPPED", m, 1800)
-        stopped.add(ch["task_id"])
-    for i in ids:
-        b.cli("rm", i, check=False)
+    remove_many(b, ev, n, running)
     return out
 
 

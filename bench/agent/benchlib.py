@@ -312,6 +312,40 @@ class StatusWatch(threading.Thread):
             os.close(fd)
 
 
+SLEEPER = ["sleep", "3600"]
+
+
+def start_many(b, ev, n, family):
+    """n sleeping tasks (8 MiB each) dropped into the directory source as s000.json, s001.json...:
+    returns {task_id: time.time_ns() of its RUNNING event} once every one runs, and the
+    time.time_ns() before the first file was written."""
+    m = ev.mark()
+    t0 = time.time_ns()
+    for i in range(n):
+        write_task_file(b.tasks_dir, "s%03d.json" % i, taskdef("%s%d" % (family, i), SLEEPER, memory=8))
+    running = {}
+    while len(running) < n:
+        t, ch, m = ev.wait(lambda c: c["task_id"].startswith("s") and c["status"] in ("RUNNING", "STOPPED"), m, 1800)
+        if ch["status"] == "STOPPED":
+            raise RuntimeError("task %s stopped: %s" % (ch["task_id"], ch.get("reason")))
+        running[ch["task_id"]] = t
+    return running, t0
+
+
+def remove_many(b, ev, n, running):
+    """The n task files of start_many removed: waits until every task in running is STOPPED,
+    then removes it (berth rm)."""
+    m = ev.mark()
+    for i in range(n):
+        os.unlink(os.path.join(b.tasks_dir, "s%03d.json" % i))
+    stopped = set()
+    while len(stopped) < n:
+        _, ch, m = ev.wait(lambda c: c["task_id"] in running and c["status"] == "STOPPED", m, 1800)
+        stopped.add(ch["task_id"])
+    for t in running:
+        b.cli("rm", t, check=False)
+
+
 def write_task_file(tasks_dir, name, definition):
     """Written beside, renamed into place: the file appears whole. Returns time.time_ns()
     just before the rename."""

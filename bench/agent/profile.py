@@ -30,10 +30,9 @@ import subprocess
 import sys
 import time
 
-from benchlib import (IMAGE, PID, BenchBerthd, Events, build_path, image_layout, log, make_work, median, memory,
-                      pct, taskdef, write_task_file)
+from benchlib import (IMAGE, PID, SLEEPER, BenchBerthd, Events, build_path, image_layout, log, make_work, median,
+                      memory, pct, remove_many, start_many, taskdef, write_task_file)
 
-SLEEPER = ["sleep", "3600"]
 
 
 def file_offset(binary, symbol):
@@ -421,15 +420,7 @@ def write_kind(path):
 
 def profile_restart(args, b, ev, tr, berthd_bin):
     n = args.tasks
-    m = ev.mark()
-    for i in range(n):
-        write_task_file(b.tasks_dir, "s%03d.json" % i, taskdef("restart%d" % i, SLEEPER, memory=8))
-    running = set()
-    while len(running) < n:
-        _, ch, m = ev.wait(lambda c: c["task_id"].startswith("s") and c["status"] in ("RUNNING", "STOPPED"), m, 1800)
-        if ch["status"] == "STOPPED":
-            raise RuntimeError("%s: %s" % (ch["task_id"], ch.get("reason")))
-        running.add(ch["task_id"])
+    running, _ = start_many(b, ev, n, "restart")
     log("%d tasks RUNNING" % n)
     time.sleep(5)
     mem_before = memory(b.pid())
@@ -496,15 +487,7 @@ def profile_restart(args, b, ev, tr, berthd_bin):
         print("  atomic writes %-44s %5d, %8.1f ms in all (median %.2f ms)" % (k, len(d), sum(d), median(d)))
     # the tasks go: their files removed
     ev.connect()
-    m = ev.mark()
-    for i in range(n):
-        os.unlink(os.path.join(b.tasks_dir, "s%03d.json" % i))
-    stopped = set()
-    while len(stopped) < n:
-        _, ch, m = ev.wait(lambda c: c["task_id"] in running and c["status"] == "STOPPED", m, 1800)
-        stopped.add(ch["task_id"])
-    for t in running:
-        b.cli("rm", t, check=False)
+    remove_many(b, ev, n, running)
 
 
 def main():
