@@ -19,6 +19,17 @@ def build_path(*parts):
     return os.path.join(BUILD, *parts)
 
 
+def stop_process(proc, sig=signal.SIGTERM, timeout=30):
+    """Sends sig to proc (a Popen) if it still runs and waits for it; SIGKILL after timeout s."""
+    if proc and proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class CliError(Exception):
     def __init__(self, args, rc, out, err):
         super().__init__("berth %s: exit %d: %s%s" % (" ".join(args), rc, out, err))
@@ -128,13 +139,7 @@ class Berthd:
         return time.monotonic() - t0
 
     def stop(self, sig=signal.SIGTERM):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, sig)
         self.proc = None
 
     def kill9(self):

@@ -26,8 +26,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 sys.path.insert(0, os.path.join(TOP, "tests", "lib"))
 sys.path.insert(0, os.path.join(TOP, "tests", "e2e", "agent"))
-from berthd import Berthd, CliError, build_path  # noqa: E402,F401
-from e2e import IMAGE, image_layout  # noqa: E402,F401  (the busybox image, built once per build tree)
+from berthd import Berthd, CliError, build_path, stop_process  # noqa: E402,F401
+# the busybox image, built once per build tree, and the task definition builders
+from e2e import IMAGE, ctr, image_layout, taskdef  # noqa: E402,F401
+from e2e import container as e2e_container  # noqa: E402
 
 # Ports of the endpoint module's range (20000-20999); 20900 and above are the benchmarks'.
 PORT_FIRST, PORT_LAST = 20000, 20899
@@ -129,23 +131,8 @@ def free_port_pair():
 
 # ---------------------------------------------------------------- task definitions
 def container(name, command, essential=True, **extra):
-    # a shell or sleep as pid 1 ignores SIGTERM: keep stops short unless a scenario says otherwise
-    c = {"name": name, "image": IMAGE, "essential": essential, "command": command, "memory": 64, "stopTimeout": 2}
-    c.update(extra)
-    return c
-
-
-def taskdef(family, *containers, **extra):
-    d = {"family": family, "networkMode": "awsvpc", "containerDefinitions": list(containers)}
-    d.update(extra)
-    return d
-
-
-def ctr(change, name):
-    for c in change["containers"]:
-        if c["name"] == name:
-            return c
-    raise KeyError(name)
+    # the end-to-end tests' container with shorter stops (2 s) unless a scenario says otherwise
+    return e2e_container(name, command, essential, **dict({"stopTimeout": 2}, **extra))
 
 
 # ---------------------------------------------------------------- the node
@@ -349,13 +336,7 @@ class Endpoint:
         raise RuntimeError("berth-endpoint did not start; log:\n" + self.log())
 
     def stop(self, sig=signal.SIGTERM):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, sig)
         self.proc = None
 
     def kill9(self):
